@@ -7,6 +7,7 @@ calls the library. Errors a user can cause print one line on stderr and exit non
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import sys
 
@@ -26,9 +27,27 @@ def _register() -> None:
                 raise
 
 
+def _click_errors() -> tuple[type[BaseException], ...]:
+    """The ``ClickException`` classes to catch: typer >= 0.20 vendors click as ``typer._click``."""
+    types: list[type[BaseException]] = []
+    for module in ("typer._click.exceptions", "click.exceptions"):
+        with contextlib.suppress(ImportError):
+            types.append(importlib.import_module(module).ClickException)
+    return tuple(types)
+
+
+def _one_line(exc: BaseException) -> str:
+    """A usage error as one line: the message and where to find help."""
+    ctx = getattr(exc, "ctx", None)
+    hint = f" (see '{ctx.command_path} --help')" if ctx is not None else ""
+    message = exc.format_message() if hasattr(exc, "format_message") else str(exc)
+    return f"cnnlab: error: {message}{hint}"
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the console script; returns the exit code."""
-    import click
+    import typer
+    import typer.main
 
     from cnnlab.errors import CnnlabError
 
@@ -36,19 +55,20 @@ def main(argv: list[str] | None = None) -> int:
     debug = "--debug" in args
     args = [a for a in args if a != "--debug"]
     _register()
-    import typer.main
-
+    click_errors = _click_errors()
     command = typer.main.get_command(app)
     try:
-        command.main(args=args, prog_name="cnnlab", standalone_mode=False)
-    except click.exceptions.Exit as exc:
-        return exc.exit_code
-    except click.ClickException as exc:  # usage errors: bad or missing arguments
+        # Not standalone: typer returns the code of a ``typer.Exit`` (130 for Ctrl-C) and raises the rest.
+        rv = command.main(args=args, prog_name="cnnlab", standalone_mode=False)
+    except click_errors as exc:  # usage errors: bad or missing arguments
         if debug:
             raise
-        exc.show()
+        if type(exc).__name__ == "NoArgsIsHelpError":  # `cnnlab` or a group alone: show its help
+            print(exc.format_message(), file=sys.stderr)
+        else:
+            print(_one_line(exc), file=sys.stderr)
         return exc.exit_code
-    except click.exceptions.Abort:
+    except typer.Abort:
         print("cnnlab: aborted", file=sys.stderr)
         return 130
     except KeyboardInterrupt:
@@ -64,8 +84,13 @@ def main(argv: list[str] | None = None) -> int:
     except (ValueError, OSError, RuntimeError) as exc:
         if debug:
             raise
-        print(f"cnnlab: error: {type(exc).__name__}: {exc} (run with --debug for the traceback)", file=sys.stderr)
+        hint = "(run with --debug for the traceback)"
+        print(f"cnnlab: error: {type(exc).__name__}: {exc} {hint}", file=sys.stderr)
         return 1
+    if isinstance(rv, int) and not isinstance(rv, bool):
+        if rv == 130:
+            print("cnnlab: interrupted", file=sys.stderr)
+        return rv
     return 0
 
 
