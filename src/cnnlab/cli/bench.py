@@ -30,7 +30,8 @@ def bench(
     names = [s.strip() for s in only.split(",") if s.strip()] or None
     unknown = [n for n in names or [] if n not in BENCHMARKS]
     if unknown:
-        raise typer.BadParameter(f"unknown benchmark {unknown[0]!r}; choose from {', '.join(BENCHMARKS)}",
-                                 param_hint="'--only'")
+        raise typer.BadParameter(
+            f"unknown benchmark {unknown[0]!r}; choose from {', '.join(BENCHMARKS)}", param_hint="'--only'"
+        )
     rows = run_all(names, quick=quick)
     print(json.dumps(rows, indent=2) if as_json else format_table(rows))
