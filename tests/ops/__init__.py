@@ -1,0 +1,1 @@
+"""Tests of cnnlab.ops (loops and vectorized)."""
