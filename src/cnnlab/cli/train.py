@@ -1,0 +1,426 @@
+"""``cnnlab train``: train a model with either backend into a run directory, then evaluate and report.
+
+The command builds a :class:`cnnlab.training.TrainSettings` from its options (the recipe's values unless
+overridden), shows a live progress bar per epoch (:class:`ProgressCallbacks`), and on success calls
+:func:`cnnlab.runs.finish_run` for the test metrics, the plots and ``report.html``. Ctrl-C or a
+non-finite loss stops training with the last good checkpoint kept; ``--resume`` continues from it.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from enum import Enum, StrEnum
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from cnnlab.cli.app import app
+from cnnlab.errors import CnnlabError, DataError, RunDirError, TrainingStopped
+from cnnlab.training import Callbacks, TrainSettings
+
+
+class Backend(StrEnum):
+    numpy = "numpy"
+    torch = "torch"
+
+
+class Model(StrEnum):
+    simple = "simple"
+    cnn = "cnn"
+
+
+class RecipeName(StrEnum):
+    lab = "lab"
+    improved = "improved"
+
+
+class Device(StrEnum):
+    auto = "auto"
+    cpu = "cpu"
+    cuda = "cuda"
+    mps = "mps"
+
+
+class DType(StrEnum):
+    float32 = "float32"
+    float64 = "float64"
+
+
+def _fmt_time(seconds: float) -> str:
+    seconds = max(0, round(seconds))
+    h, rest = divmod(seconds, 3600)
+    m, s = divmod(rest, 60)
+    return f"{h}:{m:02d}:{s:02d}" if h else f"{m}:{s:02d}"
+
+
+def epoch_line(row: dict[str, Any], epochs: int) -> str:
+    """One epoch as a line: ``epoch  3/20  train loss 0.5120 acc 74.1%  val loss ... 812 img/s``."""
+    width = len(str(epochs))
+    parts = [f"epoch {int(row['epoch']):>{width}}/{epochs}"]
+    parts.append(f"train loss {row['train_loss']:.4f} acc {100 * row['train_acc']:5.1f}%")
+    if row.get("val_loss") is not None and row.get("val_acc") is not None:
+        parts.append(f"val loss {row['val_loss']:.4f} acc {100 * row['val_acc']:5.1f}%")
+    if row.get("lr") is not None:
+        parts.append(f"lr {row['lr']:.2e}")
+    if row.get("seconds") is not None:
+        parts.append(f"{row['seconds']:.1f} s")
+    if row.get("images_per_s"):
+        parts.append(f"{row['images_per_s']:,.0f} img/s")
+    return "  ".join(parts)
+
+
+class ProgressCallbacks(Callbacks):
+    """Training progress on the terminal: a live bar per epoch (``rich``) and one line per finished epoch.
+
+    The bar shows the running loss and accuracy of the epoch (means over the images seen so far),
+    images per second and the epoch's ETA. When stdout is not a terminal (a log file, CI) only the
+    plain per-epoch lines and messages are printed.
+    """
+
+    def __init__(self, console: Any = None, live: bool | None = None):
+        from rich.console import Console
+
+        self.console = console or Console(highlight=False)
+        self.live = self.console.is_terminal if live is None else live
+        self.progress: Any = None
+        self.task: Any = None
+        self.epochs = 0
+        self._reset()
+
+    def _reset(self) -> None:
+        self._loss_sum = self._correct = 0.0
+        self._images = 0
+        self._t0 = time.perf_counter()
+
+    def _print(self, text: str, style: str | None = None) -> None:
+        if self.live:
+            self.console.print(text, style=style)
+        else:
+            print(text, flush=True)
+
+    # -- Callbacks ----------------------------------------------------------------------------------
+    def on_train_start(self, settings: TrainSettings, num_train: int, num_val: int, start_epoch: int) -> None:
+        recipe = settings.recipe
+        data = settings.data or "the built-in dataset"
+        val = f" + {num_val} validation" if num_val else ""
+        where = f"epochs {start_epoch}-{recipe.epochs}" if start_epoch > 1 else f"{recipe.epochs} epochs"
+        self._print(
+            f"training {settings.model} ({settings.backend}, recipe {recipe.name}) on {num_train} train{val} "
+            f"images of {data}: {where}, batch {recipe.batch_size}, lr {recipe.lr:g} -> {settings.out}"
+        )
+        self.epochs = recipe.epochs
+        self._run_t0 = time.perf_counter()
+        self._first_epoch = start_epoch
+        if self.live and self.progress is None:
+            from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+            self.progress = Progress(
+                TextColumn("{task.description}"),
+                BarColumn(bar_width=30),
+                MofNCompleteColumn(),
+                TextColumn("loss {task.fields[loss]:.4f}  acc {task.fields[acc]:5.1f}%"),
+                TextColumn("{task.fields[ips]:>7,.0f} img/s"),
+                TextColumn("eta"),
+                TimeRemainingColumn(),
+                console=self.console,
+                transient=True,
+            )
+            self.progress.start()
+
+    def on_epoch_start(self, epoch: int, epochs: int, steps: int) -> None:
+        self.epochs = epochs
+        self._reset()
+        if self.progress is not None:
+            width = len(str(epochs))
+            self.task = self.progress.add_task(
+                f"epoch {epoch:>{width}}/{epochs}", total=steps, loss=0.0, acc=0.0, ips=0.0
+            )
+
+    def on_step(self, step: int, loss: float, acc: float, images: int) -> None:
+        self._loss_sum += loss * images
+        self._correct += acc * images
+        self._images += images
+        if self.progress is not None and self.task is not None:
+            elapsed = max(time.perf_counter() - self._t0, 1e-9)
+            self.progress.update(
+                self.task,
+                advance=1,
+                loss=self._loss_sum / self._images,
+                acc=100 * self._correct / self._images,
+                ips=self._images / elapsed,
+            )
+
+    def on_epoch_end(self, row: dict[str, Any]) -> None:
+        if self.progress is not None and self.task is not None:
+            self.progress.remove_task(self.task)
+            self.task = None
+        line = epoch_line(row, self.epochs)
+        done = int(row["epoch"]) - self._first_epoch + 1
+        left = self.epochs - int(row["epoch"])
+        if left > 0 and done > 0:
+            per_epoch = (time.perf_counter() - self._run_t0) / done
+            line += f"  (run eta {_fmt_time(per_epoch * left)})"
+        self._print(line)
+
+    def on_message(self, text: str) -> None:
+        self._print(text, style="dim")
+
+    def close(self) -> None:
+        """Stop the live display (idempotent)."""
+        if self.progress is not None:
+            self.progress.stop()
+            self.progress = None
+
+
+def _explicit(**options: Any) -> dict[str, Any]:
+    return {k: (v.value if isinstance(v, Enum) else v) for k, v in options.items() if v is not None}
+
+
+def build_settings(
+    *,
+    backend: str | None,
+    model: str | None,
+    recipe: str | None,
+    data: Path | None,
+    epochs: int | None,
+    batch_size: int | None,
+    lr: float | None,
+    image_size: int | None,
+    seed: int | None,
+    out: Path | None,
+    resume: bool,
+    overwrite: bool,
+    device: str | None,
+    dtype: str | None,
+) -> TrainSettings:
+    """The settings of a new run from the options given, or of the run to resume.
+
+    New run: the recipe's values (``improved`` by default) with ``--epochs``/``--batch-size``/``--lr``/
+    ``--seed`` overriding them. ``--resume``: the settings saved in ``OUT/config.json``; only ``--epochs``
+    (to train longer) and ``--device`` may change, other options must agree with the saved run.
+    """
+    from cnnlab.recipes import get_recipe
+    from cnnlab.runs import RunDir
+
+    if resume and overwrite:
+        raise CnnlabError("--resume and --overwrite contradict each other; pass one")
+    if lr is not None and not lr > 0:  # also rejects nan
+        raise CnnlabError(f"--lr must be a positive number, not {lr}")
+    if resume:
+        if out is None:
+            raise CnnlabError("--resume needs --out RUN_DIR (the run to continue)")
+        run = RunDir.open(out)
+        saved = TrainSettings.from_config(run.config)
+        fixed = _explicit(backend=backend, model=model, image_size=image_size, dtype=dtype)
+        fixed.update(_explicit(data=str(data) if data is not None else None))
+        for key, value in fixed.items():
+            if getattr(saved, key) != value:
+                raise CnnlabError(
+                    f"{out} was trained with --{key.replace('_', '-')} {getattr(saved, key)}, not {value}; "
+                    "resume it without that option or start a new run"
+                )
+        tuned = _explicit(recipe=recipe, batch_size=batch_size, lr=lr, seed=seed)
+        tuned = {
+            k: v
+            for k, v in tuned.items()
+            if (saved.recipe.name if k == "recipe" else getattr(saved.recipe, k)) != v
+        }
+        if tuned:
+            key = next(iter(tuned))
+            raise CnnlabError(
+                f"--{key.replace('_', '-')} cannot change when resuming {out}; start a new run to change it"
+            )
+        saved.recipe = saved.recipe.with_overrides(epochs=epochs)
+        saved.out = Path(out)
+        saved.resume, saved.overwrite = True, False
+        if device is not None:
+            saved.device = device
+        return saved
+
+    chosen = get_recipe(recipe or "improved").with_overrides(
+        epochs=epochs, batch_size=batch_size, lr=lr, seed=seed
+    )
+    backend = backend or "numpy"
+    model = model or "cnn"
+    return TrainSettings(
+        backend=backend,
+        model=model,
+        recipe=chosen,
+        image_size=image_size,
+        data=str(data) if data is not None else None,
+        out=Path(out) if out is not None else Path("runs") / f"{model}-{backend}-{chosen.name}",
+        device=device or "auto",
+        dtype=dtype or "float32",
+        resume=False,
+        overwrite=overwrite,
+    )
+
+
+def _trainer(backend: str):
+    if backend == "torch":
+        from cnnlab.errors import require
+
+        require("torch", "torch")
+        from cnnlab.torch_backend.trainer import train
+    else:
+        from cnnlab.nn.trainer import train
+    return train
+
+
+def _stopped_line(exc: TrainingStopped, settings: TrainSettings) -> str:
+    from cnnlab.runs import RunDir
+
+    run = RunDir(settings.out)
+    msg = str(exc).rstrip(".")
+    try:
+        last = run.checkpoint("last")
+    except (OSError, ValueError):
+        last = None
+    if last is not None and last.is_file():
+        return f"cnnlab: training stopped: {msg}; continue with: cnnlab train --out {settings.out} --resume"
+    return f"cnnlab: training stopped: {msg}; no epoch finished, so there is nothing to resume"
+
+
+EPILOG = """Examples:
+
+  cnnlab train --out runs/cnn   (cnn model, improved recipe, built-in data)
+
+  cnnlab train --recipe lab --data data/cats-and-dogs --out runs/lab
+
+  cnnlab train --model simple --epochs 5 --out runs/quick
+
+  cnnlab train --out runs/cnn --resume --epochs 80   (train longer)
+
+  cnnlab train --backend torch --device cuda --out runs/gpu
+"""
+
+
+@app.command(epilog=EPILOG)
+def train(
+    backend: Annotated[
+        Backend | None,
+        typer.Option(help="numpy (the lab's framework) or torch. Default: numpy.", show_default=False),
+    ] = None,
+    model: Annotated[
+        Model | None,
+        typer.Option(
+            help="The lab's exercise-8 model or its CNNClassifier. Default: cnn.", show_default=False
+        ),
+    ] = None,
+    recipe: Annotated[
+        RecipeName | None,
+        typer.Option(
+            help="lab: the lab's Part 2 exactly; improved: "
+            "augmentation, dropout, AdamW, one-cycle. "
+            "Default: improved.",
+            show_default=False,
+        ),
+    ] = None,
+    data: Annotated[
+        Path | None,
+        typer.Option(
+            help="Image folder (one sub-folder per class, or train/ and "
+            "test/). Default: the built-in dataset.",
+            show_default=False,
+        ),
+    ] = None,
+    epochs: Annotated[
+        int | None,
+        typer.Option(
+            min=1, help="Epochs (total, also when resuming). Default: the recipe's.", show_default=False
+        ),
+    ] = None,
+    batch_size: Annotated[
+        int | None, typer.Option(min=1, help="Mini-batch size. Default: the recipe's.", show_default=False)
+    ] = None,
+    lr: Annotated[
+        float | None,
+        typer.Option(help="Peak learning rate. Default: the recipe's.", show_default=False),
+    ] = None,
+    image_size: Annotated[
+        int | None,
+        typer.Option(
+            min=4,
+            help="Side of the square input images. Default: 16 for simple, 64 for cnn.",
+            show_default=False,
+        ),
+    ] = None,
+    seed: Annotated[
+        int | None,
+        typer.Option(
+            help="Seed of weights, shuffling and augmentation. Default: the recipe's, 2023.",
+            show_default=False,
+        ),
+    ] = None,
+    out: Annotated[
+        Path | None,
+        typer.Option(help="Run directory to write. Default: runs/MODEL-BACKEND-RECIPE.", show_default=False),
+    ] = None,
+    resume: Annotated[
+        bool, typer.Option("--resume", help="Continue the run in --out from its last checkpoint.")
+    ] = False,
+    overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace the run in --out.")] = False,
+    device: Annotated[
+        Device | None, typer.Option(help="torch only: where to train. Default: auto.", show_default=False)
+    ] = None,
+    dtype: Annotated[
+        DType | None, typer.Option(help="numpy only: float precision. Default: float32.", show_default=False)
+    ] = None,
+    report: Annotated[
+        bool,
+        typer.Option(help="Evaluate on the test split and write the plots and report.html after training."),
+    ] = True,
+) -> None:
+    """Train a model into a run directory; then evaluate it on the test split and write report.html."""
+    settings = build_settings(
+        backend=backend.value if backend else None,
+        model=model.value if model else None,
+        recipe=recipe.value if recipe else None,
+        data=data,
+        epochs=epochs,
+        batch_size=batch_size,
+        lr=lr,
+        image_size=image_size,
+        seed=seed,
+        out=out,
+        resume=resume,
+        overwrite=overwrite,
+        device=device.value if device else None,
+        dtype=dtype.value if dtype else None,
+    )
+    if settings.data is not None and not Path(settings.data).is_dir():
+        raise DataError(f"data directory {settings.data} does not exist")
+    if (
+        not settings.resume
+        and not settings.overwrite
+        and settings.out.is_dir()
+        and any(settings.out.iterdir())
+    ):
+        raise RunDirError(
+            f"{settings.out} already holds files; pass --resume to continue it or --overwrite to replace it"
+        )
+    trainer = _trainer(settings.backend)
+    callbacks = ProgressCallbacks()
+    try:
+        run = trainer(settings, callbacks)
+    except TrainingStopped as exc:
+        callbacks.close()
+        print(_stopped_line(exc, settings), file=sys.stderr)
+        interrupted = isinstance(exc.__cause__ or exc.__context__, KeyboardInterrupt)
+        raise typer.Exit(130 if interrupted else 1) from None
+    finally:
+        callbacks.close()
+    if not report:
+        print(f"run written to {run.path}")
+        return
+    from cnnlab.runs import finish_run
+
+    print("evaluating on the test split and writing the report...", flush=True)
+    page = finish_run(run)
+    test = run.test_metrics or {}
+    acc = test.get("accuracy")
+    if acc is not None:
+        print(f"test accuracy {100 * acc:.2f}% on {test.get('num_samples')} images")
+    print(f"report: {page}")
