@@ -1,0 +1,66 @@
+"""Checkpoints of :mod:`cnnlab.nn` models: one ``.npz`` of plain arrays, read with ``allow_pickle=False``.
+
+Keys of the archive:
+
+- ``"{index}.weight"``, ``"{index}.bias"``: the model's parameters (NumPy layouts, see
+  :mod:`cnnlab.nn.convert`);
+- ``"optimizer.step"``, ``"optimizer.exp_avg.{name}"``...: the optimizer state (``last`` only);
+- ``"meta"``: a 0-d unicode array holding JSON (epoch, global step, best-so-far, format version...).
+
+No object arrays and no pickle, so loading a checkpoint cannot run code. Writes are atomic
+(:func:`cnnlab.runs.atomic_save`): a crash never leaves a half-written file under the final name.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import zipfile
+from typing import Any
+
+import numpy as np
+
+from cnnlab.errors import RunDirError
+from cnnlab.runs import atomic_save
+
+FORMAT = "cnnlab-numpy-checkpoint-1"
+_OPT = "optimizer."
+
+
+def save_checkpoint(
+    path: str | os.PathLike,
+    params: dict[str, np.ndarray],
+    meta: dict[str, Any],
+    optimizer_state: dict[str, np.ndarray] | None = None,
+) -> None:
+    """Write ``params`` (+ ``optimizer_state`` + JSON ``meta``) to ``path`` atomically."""
+    arrays: dict[str, np.ndarray] = {k: np.asarray(v) for k, v in params.items()}
+    for k, v in (optimizer_state or {}).items():
+        arrays[_OPT + k] = np.asarray(v)
+    arrays["meta"] = np.array(json.dumps({"format": FORMAT, **meta}))
+    atomic_save(path, lambda fh: np.savez(fh, **arrays))
+
+
+def load_checkpoint(path: str | os.PathLike) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray], dict]:
+    """``(params, optimizer_state, meta)`` from a checkpoint written by :func:`save_checkpoint`.
+
+    Raises :class:`cnnlab.errors.RunDirError` naming the file when it is missing or not such a checkpoint.
+    """
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            arrays = {k: z[k] for k in z.files}
+    except FileNotFoundError:
+        raise RunDirError(f"{path} does not exist (no checkpoint saved yet?)") from None
+    except (OSError, ValueError, zipfile.BadZipFile, EOFError) as exc:
+        raise RunDirError(f"{path} is not a readable cnnlab checkpoint: {exc}") from None
+    if "meta" not in arrays:
+        raise RunDirError(f"{path} is not a cnnlab NumPy checkpoint (no 'meta' entry)")
+    try:
+        meta = json.loads(str(arrays.pop("meta")))
+    except ValueError as exc:
+        raise RunDirError(f"{path}: unreadable 'meta' entry: {exc}") from None
+    if meta.get("format") != FORMAT:
+        raise RunDirError(f"{path}: unknown checkpoint format {meta.get('format')!r} (expected {FORMAT})")
+    params = {k: v for k, v in arrays.items() if not k.startswith(_OPT)}
+    opt = {k[len(_OPT) :]: v for k, v in arrays.items() if k.startswith(_OPT)}
+    return params, opt, meta

@@ -1,0 +1,317 @@
+"""The NumPy trainer: ``train(settings, callbacks) -> RunDir``.
+
+One run, following the "training" contract of ``docs/architecture.md``:
+
+1. Load the images (:func:`cnnlab.data.load_dataset`), carve a stratified validation split from the
+   training images when the recipe has ``val_fraction > 0`` (the test split is never touched here).
+2. Build the model (:func:`cnnlab.nn.build_model`, He init, seeded by ``recipe.seed``) and the recipe's
+   optimizer; write ``config.json`` and ``summary.txt``.
+3. Each epoch: shuffle, cut mini-batches (the last one may be smaller), augment (uint8, when the recipe
+   says so), normalise, and per step set the learning rate from :func:`cnnlab.recipes.learning_rate`,
+   run forward, the label-smoothed softmax cross-entropy, backward and the optimizer step. Then
+   evaluate on the validation split (evaluation mode, no augmentation, plain cross-entropy), append a
+   row to ``metrics.csv`` and write ``last.npz`` (weights, optimizer state, epoch) and, when the
+   validation accuracy improved (ties: lower validation loss), ``best.npz``. Without a validation split
+   the best checkpoint is the last one.
+
+Determinism: every random draw of epoch ``e`` (shuffle order, augmentation, dropout masks) comes from
+generators seeded with ``(recipe.seed, e)``, so the run is a function of the seed, and a run resumed
+from ``last.npz`` after epoch ``e`` continues exactly as the uninterrupted run would have (the
+checkpoint records the scheme and the seed; there is no hidden generator state to restore).
+
+A non-finite loss stops the run before the bad step touches the weights, and Ctrl-C stops it; both
+raise :class:`cnnlab.errors.TrainingStopped` with the checkpoint kept (the last complete epoch's) and
+how to continue.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from cnnlab.architectures import DEFAULT_IMAGE_SIZE
+from cnnlab.errors import RunDirError, TrainingStopped
+from cnnlab.nn.checkpoint import load_checkpoint, save_checkpoint
+from cnnlab.nn.losses import softmax_cross_entropy
+from cnnlab.nn.model import Sequential, build_model
+from cnnlab.nn.optim import Optimizer, make_optimizer
+from cnnlab.nn.summary import summarize
+from cnnlab.recipes import learning_rate
+from cnnlab.runs import RunDir, atomic_write_text
+from cnnlab.training import Callbacks, TrainSettings
+
+#: Images per forward pass when evaluating (bounds the im2col buffers: ~60 MB at 64x64).
+EVAL_BATCH = 64
+#: How the per-epoch generators are seeded (recorded in every checkpoint).
+RNG_SCHEME = (
+    "numpy.random.default_rng([seed, epoch]) for shuffle and augmentation, [seed, epoch, 1] for dropout"
+)
+
+
+@dataclass
+class _Data:
+    classes: list[str]
+    x_train: np.ndarray  # (N, H, W, C) uint8
+    y_train: np.ndarray  # (N,) int64
+    x_val: np.ndarray  # (M, H, W, C) float, normalised
+    y_val: np.ndarray  # (M,) int64
+    channels: int
+
+
+def _load_data(settings: TrainSettings, image_size: int, dtype: np.dtype) -> _Data:
+    from cnnlab.data import load_dataset, normalize, train_val_split
+
+    ds = load_dataset(settings.data, image_size=image_size)
+    recipe = settings.recipe
+    labels = ds.train.labels
+    if recipe.val_fraction > 0:
+        train_idx, val_idx = train_val_split(labels, recipe.val_fraction, recipe.seed)
+    else:
+        train_idx, val_idx = np.arange(labels.size), np.zeros(0, dtype=np.int64)
+    x_val = normalize(ds.train.images[val_idx]).astype(dtype, copy=False)
+    return _Data(
+        classes=list(ds.classes),
+        x_train=ds.train.images[train_idx],
+        y_train=labels[train_idx].astype(np.int64),
+        x_val=x_val,
+        y_val=labels[val_idx].astype(np.int64),
+        channels=ds.channels,
+    )
+
+
+def predict_logits(model: Sequential, x: np.ndarray, batch_size: int = EVAL_BATCH) -> np.ndarray:
+    """Logits ``(N, K)`` of normalised images ``x (N, H, W, C)`` in evaluation mode, in batches."""
+    was_training = model.training
+    model.eval()
+    try:
+        out = [model.forward(x[i : i + batch_size]) for i in range(0, x.shape[0], batch_size)]
+    finally:
+        model.train(was_training)
+    return np.concatenate(out) if out else np.zeros((0, 0), dtype=model.dtype)
+
+
+def _evaluate(model: Sequential, x: np.ndarray, y: np.ndarray) -> tuple[float | None, float | None]:
+    """(loss, accuracy) on (x, y); (None, None) for an empty split."""
+    if y.size == 0:
+        return None, None
+    logits = predict_logits(model, x)
+    loss, _ = softmax_cross_entropy(logits, y)
+    return loss, float(np.mean(logits.argmax(axis=1) == y))
+
+
+def _check_resumable(run: RunDir, settings: TrainSettings, callbacks: Callbacks) -> TrainSettings:
+    """The run's own settings (from config.json), with a note for every field the caller set otherwise."""
+    cfg = run.config
+    if cfg.get("backend") != "numpy":
+        raise RunDirError(
+            f"{run.path} was trained by the {cfg.get('backend')!r} backend; resume it with that backend"
+        )
+    stored = TrainSettings.from_config(cfg)
+    for field in ("model", "recipe", "image_size", "data", "dtype"):
+        if getattr(stored, field) != getattr(settings, field):
+            callbacks.on_message(f"resuming with the run's own {field} ({getattr(stored, field)!r})")
+    stored.out, stored.resume, stored.overwrite = settings.out, True, False
+    return stored
+
+
+def train(settings: TrainSettings, callbacks: Callbacks | None = None) -> RunDir:
+    """Train ``settings.model`` with ``settings.recipe`` in NumPy; returns the run directory.
+
+    Raises :class:`cnnlab.errors.TrainingStopped` on a non-finite loss or Ctrl-C (checkpoint kept),
+    :class:`cnnlab.errors.RunDirError` when ``settings.out`` cannot be used.
+    """
+    cb = callbacks or Callbacks()
+    if settings.backend != "numpy":
+        raise ValueError(f"cnnlab.nn.trainer trains the numpy backend, not {settings.backend!r}")
+    resume_from: dict[str, Any] | None = None
+    if settings.resume:
+        run = RunDir.open(settings.out)
+        settings = _check_resumable(run, settings, cb)
+        last = run.checkpoint("last")
+        if last.exists():
+            resume_from = dict(zip(("params", "optimizer", "meta"), load_checkpoint(last), strict=True))
+        else:
+            cb.on_message(f"{last} does not exist yet; starting {run.path} from the first epoch")
+    recipe = settings.recipe
+    image_size = settings.image_size or DEFAULT_IMAGE_SIZE[settings.model]
+    dtype = np.dtype(settings.dtype)
+    data = _load_data(settings, image_size, dtype)
+    num_classes = len(data.classes)
+
+    config = settings.to_config()
+    config.update(
+        backend="numpy",
+        classes=data.classes,
+        image_size=image_size,
+        num_classes=num_classes,
+        in_channels=data.channels,
+        init="kaiming",
+        num_train=int(data.y_train.size),
+        num_val=int(data.y_val.size),
+        rng=RNG_SCHEME,
+    )
+    if not settings.resume:
+        run = RunDir.create(settings.out, config, overwrite=settings.overwrite)
+
+    model = build_model(
+        settings.model,
+        image_size,
+        num_classes,
+        recipe.dropout,
+        dtype,
+        seed=recipe.seed,
+        in_channels=data.channels,
+    )
+    opt = make_optimizer(
+        recipe.optimizer, model.parameters(), recipe.lr, recipe.weight_decay, recipe.momentum
+    )
+    atomic_write_text(run / "summary.txt", str(summarize(model)) + "\n")
+
+    n_train, batch = int(data.y_train.size), recipe.batch_size
+    steps = math.ceil(n_train / batch)
+    total_steps = recipe.epochs * steps
+    start_epoch, global_step = 1, 0
+    best = {"epoch": 0, "val_acc": None, "val_loss": None}
+    if resume_from is not None:
+        model.load_state_dict(resume_from["params"])
+        opt.load_state_dict(resume_from["optimizer"])
+        meta = resume_from["meta"]
+        start_epoch, global_step = int(meta["epoch"]) + 1, int(meta["step"])
+        best = meta["best"]
+        cb.on_message(f"resuming {run.path} after epoch {meta['epoch']}")
+    cb.on_train_start(settings, n_train, int(data.y_val.size), start_epoch)
+
+    epoch, saved = start_epoch, start_epoch - 1 if resume_from is not None else 0
+    try:
+        for epoch in range(start_epoch, recipe.epochs + 1):
+            epoch_start = time.perf_counter()
+            stats = _train_epoch(model, opt, data, settings, epoch, steps, global_step, total_steps, cb)
+            global_step = stats["step"]
+            row = _end_epoch(run, model, opt, data, epoch, stats, best, recipe.seed, epoch_start)
+            saved = epoch
+            cb.on_epoch_end(row)
+    except _NonFinite as stop:
+        raise TrainingStopped(
+            f"the training loss became {stop.loss} at epoch {epoch}, step {stop.step}; "
+            f"{_kept(run, saved)}; try a lower learning rate"
+        ) from None
+    except KeyboardInterrupt:
+        raise TrainingStopped(
+            f"interrupted in epoch {epoch}; {_kept(run, saved)}; continue with --resume --out {run.path}"
+        ) from None
+    return run
+
+
+class _NonFinite(Exception):
+    def __init__(self, loss: float, step: int):
+        super().__init__(f"loss {loss} at step {step}")
+        self.loss, self.step = loss, step
+
+
+def _kept(run: RunDir, saved_epoch: int) -> str:
+    if saved_epoch > 0:
+        return f"kept the checkpoint of epoch {saved_epoch} in {run.checkpoint('last')}"
+    return "no checkpoint was saved yet (it stopped in the first epoch)"
+
+
+def _train_epoch(
+    model: Sequential,
+    opt: Optimizer,
+    data: _Data,
+    settings: TrainSettings,
+    epoch: int,
+    steps: int,
+    global_step: int,
+    total_steps: int,
+    cb: Callbacks,
+) -> dict[str, Any]:
+    """One pass over the shuffled training images.
+
+    Returns ``{"step", "train_loss", "train_acc", "lr", "train_seconds"}``: the global step count after
+    the epoch, the sample-weighted mean loss and accuracy of its mini-batches (training mode), and the
+    learning rate of its last step.
+    """
+    from cnnlab.data import Augmenter, normalize
+
+    recipe = settings.recipe
+    dtype = model.dtype
+    rng = np.random.default_rng([recipe.seed, epoch])
+    order = rng.permutation(data.y_train.size)
+    augment = Augmenter(seed=int(rng.integers(2**63))) if recipe.augment else None
+    model.set_rng(np.random.default_rng([recipe.seed, epoch, 1]))
+    model.train()
+    cb.on_epoch_start(epoch, recipe.epochs, steps)
+    start = time.perf_counter()
+    loss_sum, correct, b = 0.0, 0, recipe.batch_size
+    lr = opt.lr
+    for s in range(steps):
+        idx = order[s * b : (s + 1) * b]
+        images = data.x_train[idx]
+        if augment is not None:
+            images = augment(images)
+        x = normalize(images).astype(dtype, copy=False)
+        y = data.y_train[idx]
+        lr = opt.lr = learning_rate(recipe, global_step, total_steps)
+        logits = model.forward(x)
+        loss, dlogits = softmax_cross_entropy(logits, y, recipe.label_smoothing)
+        if not math.isfinite(loss):
+            raise _NonFinite(loss, s + 1)
+        model.backward(dlogits)
+        opt.step(model.gradients())
+        global_step += 1
+        hits = int(np.sum(logits.argmax(axis=1) == y))
+        loss_sum += loss * y.size
+        correct += hits
+        cb.on_step(s + 1, loss, hits / y.size, int(y.size))
+    n = data.y_train.size
+    return {
+        "step": global_step,
+        "train_loss": loss_sum / n,
+        "train_acc": correct / n,
+        "lr": lr,
+        "train_seconds": time.perf_counter() - start,
+    }
+
+
+def _improved(val_acc: float | None, val_loss: float | None, best: dict[str, Any]) -> bool:
+    """Higher validation accuracy, or equal accuracy and lower loss; always True without validation."""
+    if val_acc is None or best["val_acc"] is None:
+        return True
+    return val_acc > best["val_acc"] or (val_acc == best["val_acc"] and val_loss < best["val_loss"])
+
+
+def _end_epoch(
+    run: RunDir,
+    model: Sequential,
+    opt: Optimizer,
+    data: _Data,
+    epoch: int,
+    stats: dict[str, Any],
+    best: dict[str, Any],
+    seed: int,
+    epoch_start: float,
+) -> dict[str, Any]:
+    """Validate, write the metrics row and the checkpoints; updates ``best`` in place; returns the row."""
+    val_loss, val_acc = _evaluate(model, data.x_val, data.y_val)
+    row = {
+        "epoch": epoch,
+        "train_loss": stats["train_loss"],
+        "train_acc": stats["train_acc"],
+        "val_loss": val_loss,
+        "val_acc": val_acc,
+        "lr": stats["lr"],
+        "seconds": time.perf_counter() - epoch_start,
+        "images_per_s": data.y_train.size / max(stats["train_seconds"], 1e-9),
+    }
+    params = model.state_dict()
+    meta = {"epoch": epoch, "step": stats["step"], "seed": seed, "rng": RNG_SCHEME}
+    if _improved(val_acc, val_loss, best):
+        best.update(epoch=epoch, val_acc=val_acc, val_loss=val_loss)
+        save_checkpoint(run.checkpoint("best"), params, {**meta, "best": best})
+    save_checkpoint(run.checkpoint("last"), params, {**meta, "best": best}, opt.state_dict())
+    run.append_metrics(row)
+    return row
