@@ -3,12 +3,14 @@
 For each image ``n`` of a uint8 batch ``(N, H, W, C)``, with parameters drawn from one seeded
 ``numpy.random.Generator``:
 
-1. **Horizontal flip** with probability ``flip_p``.
-2. **Random crop with reflect padding**: the image is padded by ``pad`` pixels on every side by
+1. **Random crop with reflect padding**: the image is padded by ``pad`` pixels on every side by
    reflection (``numpy.pad(mode="reflect")``, the edge pixel not repeated) and an ``H x W`` window is
-   cut at offsets ``dy, dx ~ U{0..2*pad}``. Equivalently, output pixel ``(i, j)`` reads input pixel
-   ``(r(i + dy - pad), r(j + dx - pad))`` with ``r`` the reflection — which is how it is computed:
-   flip and crop are one gather, no padded copy is made.
+   cut at offsets ``(pad + sy, pad + sx)`` with shifts ``sy, sx ~ U{-pad..pad}``.
+2. **Horizontal flip** of the crop with probability ``flip_p``.
+
+   Together: output pixel ``(i, j)`` is input pixel ``(r_H(i + sy), r_W(j' + sx))`` with
+   ``j' = W - 1 - j`` if flipped else ``j``, and ``r_n`` the reflection into ``0..n-1`` — which is how
+   it is computed: one gather, no padded copy.
 3. **Colour jitter** (RGB; grayscale gets brightness and contrast): factors ``b, c, s ~ U[1 - j, 1 + j]``
    for brightness, contrast and saturation, applied as one affine map per image::
 
@@ -22,6 +24,8 @@ The whole batch is processed with array operations (no Python loop over images).
 """
 
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -39,6 +43,72 @@ def _reflect(idx: np.ndarray, n: int) -> np.ndarray:
     return np.where(idx >= n, period - idx, idx)
 
 
+@dataclass(frozen=True)
+class AugmentParams:
+    """Per-image parameters of one augmented batch of ``N`` images (all arrays ``(N,)``).
+
+    ``shift_y, shift_x`` in ``[-pad, pad]`` are the crop offsets relative to the unpadded image
+    (``dy - pad``); ``brightness, contrast, saturation`` are the jitter factors (1 = unchanged).
+    """
+
+    flip: np.ndarray  # bool
+    shift_y: np.ndarray  # int64
+    shift_x: np.ndarray  # int64
+    brightness: np.ndarray  # float32
+    contrast: np.ndarray  # float32
+    saturation: np.ndarray  # float32
+
+
+def augment(images: np.ndarray, params: AugmentParams) -> np.ndarray:
+    """Apply ``params`` to ``images (N, H, W, C)`` uint8 (C = 1 or 3): flip, reflect-padded crop, jitter.
+
+    Returns a new ``(N, H, W, C)`` uint8 array; see the module docstring for the formulas.
+    """
+    images = np.asarray(images)
+    if images.dtype != np.uint8 or images.ndim != 4 or images.shape[-1] not in (1, 3):
+        raise DataError(
+            f"augment expects uint8 images (N, H, W, C) with C = 1 or 3, got {images.dtype} {images.shape}"
+        )
+    n, h, w, c = images.shape
+    if params.flip.shape != (n,):
+        raise DataError(f"augment: parameters for {params.flip.shape[0]} images, but the batch has {n}")
+    if n == 0:
+        return images.copy()
+    if np.abs(params.shift_y).max() >= h or np.abs(params.shift_x).max() >= w:
+        raise DataError(f"augment: crop shifts must be smaller than the image size {h}x{w}")
+    rows = _reflect(np.arange(h)[None, :] + params.shift_y[:, None], h)  # (N, H)
+    cols = np.where(params.flip[:, None], np.arange(w - 1, -1, -1)[None, :], np.arange(w)[None, :])
+    cols = _reflect(cols + params.shift_x[:, None], w)  # (N, W)
+    # Flip and crop as one gather: flat pixel index n*H*W + row*W + col.
+    rows = rows * w + (np.arange(n) * (h * w))[:, None]
+    flat = (rows[:, :, None] + cols[:, None, :]).reshape(-1)
+    out = images.reshape(n * h * w, c).take(flat, axis=0).reshape(n, h, w, c)
+    b, con, s = (
+        np.asarray(a, dtype=np.float32) for a in (params.brightness, params.contrast, params.saturation)
+    )
+    if np.all(b == 1) and np.all(con == 1) and np.all(s == 1):
+        return out
+    return _jitter(out, b, con, s)
+
+
+def _jitter(x: np.ndarray, b: np.ndarray, con: np.ndarray, s: np.ndarray) -> np.ndarray:
+    n, h, w, c = x.shape
+    y = x.reshape(n, h * w, c).astype(np.float32)
+    gray = y @ _LUMA if c == 3 else y[:, :, 0].copy()  # (N, HW)
+    offset = (1.0 - con) * b * gray.mean(axis=1, dtype=np.float64).astype(np.float32)  # (N,)
+    bc = b * con
+    if c == 3:  # in place: a few passes over the batch, no large temporaries
+        y *= (bc * s)[:, None, None]
+        gray *= (bc * (1.0 - s))[:, None]
+        gray += (offset + np.float32(0.5))[:, None]
+        y += gray[:, :, None]
+    else:
+        y *= bc[:, None, None]
+        y += (offset + np.float32(0.5))[:, None, None]
+    np.clip(y, 0.0, 255.0, out=y)
+    return y.astype(np.uint8).reshape(n, h, w, c)  # floor(y + 0.5): rounds half up
+
+
 class Augmenter:
     """Seeded random augmentation of uint8 NHWC batches: ``Augmenter(seed)(images) -> images``.
 
@@ -49,7 +119,7 @@ class Augmenter:
     flip_p:
         Probability of a horizontal flip.
     pad:
-        Reflect padding of the random crop (``0`` disables the crop); must be smaller than H and W.
+        Reflect padding of the random crop (``0``: no crop); must be smaller than the image's sides.
     jitter:
         Half-width ``j`` of the brightness/contrast/saturation factors ``U[1 - j, 1 + j]`` (``0``: off).
     """
@@ -62,48 +132,21 @@ class Augmenter:
         if not 0.0 <= jitter < 1.0:
             raise DataError(f"jitter must be in [0, 1), got {jitter}")
         self.rng = np.random.default_rng(seed)
-        self.flip_p, self.pad, self.jitter = flip_p, int(pad), float(jitter)
+        self.flip_p, self.pad, self.jitter = float(flip_p), int(pad), float(jitter)
+
+    def sample(self, n: int) -> AugmentParams:
+        """Draw the parameters of the next ``n`` images from the generator."""
+        rng, j = self.rng, self.jitter
+        flip = rng.random(n) < self.flip_p
+        shift_y, shift_x = rng.integers(-self.pad, self.pad + 1, size=(2, n))
+        b, con, s = rng.uniform(1.0 - j, 1.0 + j, size=(3, n)).astype(np.float32)
+        return AugmentParams(flip, shift_y, shift_x, b, con, s)
 
     def __call__(self, images: np.ndarray) -> np.ndarray:
         """Augment ``images (N, H, W, C)`` uint8 (C = 1 or 3); returns a new ``(N, H, W, C)`` uint8 array."""
         images = np.asarray(images)
-        if images.dtype != np.uint8 or images.ndim != 4 or images.shape[-1] not in (1, 3):
+        if images.ndim == 4 and self.pad > 0 and self.pad >= min(images.shape[1:3]):
             raise DataError(
-                "Augmenter expects uint8 images (N, H, W, C) with C = 1 or 3,"
-                f" got {images.dtype} with shape {images.shape}"
+                f"Augmenter pad={self.pad} must be smaller than the image size {images.shape[1:3]}"
             )
-        n, h, w, c = images.shape
-        if self.pad >= min(h, w) and self.pad > 0:
-            raise DataError(f"Augmenter pad={self.pad} must be smaller than the image size {h}x{w}")
-        rng = self.rng
-        flip = rng.random(n) < self.flip_p
-        dy = rng.integers(0, 2 * self.pad + 1, size=n)
-        dx = rng.integers(0, 2 * self.pad + 1, size=n)
-        rows = _reflect(np.arange(h)[None, :] + (dy - self.pad)[:, None], h)  # (N, H)
-        cols = np.where(flip[:, None], np.arange(w - 1, -1, -1)[None, :], np.arange(w)[None, :])
-        cols = _reflect(cols + (dx - self.pad)[:, None], w)  # (N, W)
-        # One gather: flat pixel index n*H*W + row*W + col.
-        flat = (np.arange(n)[:, None, None] * (h * w) + rows[:, :, None] * w + cols[:, None, :]).reshape(-1)
-        out = images.reshape(n * h * w, c).take(flat, axis=0).reshape(n, h, w, c)
-        if self.jitter == 0.0:
-            return out
-        return self._jitter(out, rng)
-
-    def _jitter(self, x: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-        n, h, w, c = x.shape
-        lo, hi = 1.0 - self.jitter, 1.0 + self.jitter
-        b, con, s = (rng.uniform(lo, hi, size=n).astype(np.float32) for _ in range(3))
-        y = x.reshape(n, h * w, c).astype(np.float32)
-        gray = y @ _LUMA if c == 3 else y[:, :, 0].copy()  # (N, HW)
-        offset = (1.0 - con) * b * gray.mean(axis=1, dtype=np.float64).astype(np.float32)  # (N,)
-        bc = b * con
-        if c == 3:  # in place: few passes over the batch, no large temporaries
-            y *= (bc * s)[:, None, None]
-            gray *= (bc * (1.0 - s))[:, None]
-            gray += (offset + np.float32(0.5))[:, None]
-            y += gray[:, :, None]
-        else:
-            y *= bc[:, None, None]
-            y += (offset + np.float32(0.5))[:, None, None]
-        np.clip(y, 0.0, 255.0, out=y)
-        return y.astype(np.uint8).reshape(n, h, w, c)  # floor(y + 0.5): rounds half up
+        return augment(images, self.sample(images.shape[0] if images.ndim == 4 else 0))
