@@ -1,0 +1,107 @@
+"""A trained torch run as a :class:`cnnlab.runs.predictor.Predictor`: probabilities and feature maps.
+
+``load(run, checkpoint)`` reads ``config.json`` and ``best.pt`` / ``last.pt`` (with
+``torch.load(weights_only=True)``: a checkpoint cannot run code) and rebuilds the model on the CPU.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from cnnlab.errors import DataError, RunDirError
+from cnnlab.runs.rundir import RunDir
+from cnnlab.torch_backend.models import build_model
+from cnnlab.torch_backend.trainer import predict_logprobs, select_device, to_input
+
+
+class TorchPredictor:
+    """Class probabilities and feature maps of a trained ``torch.nn.Sequential``.
+
+    Attributes: ``classes`` (label ``k`` is ``classes[k]``), ``image_size``, ``backend = "torch"``,
+    ``tta_flip`` (the run's recipe), ``model`` (in eval mode), ``device``.
+    """
+
+    backend = "torch"
+
+    def __init__(
+        self,
+        model: torch.nn.Module,
+        classes: list[str],
+        image_size: int,
+        tta_flip: bool = False,
+        device: torch.device | str = "cpu",
+    ):
+        self.device = torch.device(device)
+        self.model = model.to(self.device).eval()
+        self.classes = list(classes)
+        self.image_size = int(image_size)
+        self.tta_flip = bool(tta_flip)
+
+    def _check(self, images: np.ndarray, ndim: int, what: str) -> np.ndarray:
+        images = np.asarray(images)
+        s = self.image_size
+        want = (s, s, 3)
+        if images.dtype != np.uint8 or images.ndim != ndim or images.shape[-3:] != want:
+            shape = ("N", *want) if ndim == 4 else want
+            raise DataError(
+                f"{what} expects uint8 RGB images of shape {shape}, got {images.dtype} {images.shape}"
+            )
+        return images
+
+    def predict_proba(self, images: np.ndarray, batch_size: int = 256) -> np.ndarray:
+        """``images``: (N, H, W, 3) uint8 -> probabilities (N, K) float64, rows summing to 1.
+
+        Averages the probabilities of each image and its mirror when the run's recipe has ``tta_flip``.
+        """
+        images = self._check(images, 4, "predict_proba")
+        if images.shape[0] == 0:
+            return np.zeros((0, len(self.classes)))
+        out = []
+        for i in range(0, images.shape[0], batch_size):
+            x = to_input(images[i : i + batch_size], self.device)
+            out.append(
+                predict_logprobs(self.model, x, self.tta_flip, batch_size).double().exp().cpu().numpy()
+            )
+        p = np.concatenate(out)
+        return p / p.sum(axis=1, keepdims=True)
+
+    @torch.no_grad()
+    def feature_maps(self, image: np.ndarray) -> list[tuple[str, np.ndarray]]:
+        """``image``: (H, W, 3) uint8 -> ``[("conv1", (h, w, c)), ...]``, the activations after each
+        Conv -> ReLU pair, float32, channels last."""
+        image = self._check(image, 3, "feature_maps")
+        x = to_input(image[None], self.device)
+        maps = []
+        layers = list(self.model)
+        for i, layer in enumerate(layers):
+            x = layer(x)
+            if isinstance(layer, torch.nn.ReLU) and i > 0 and isinstance(layers[i - 1], torch.nn.Conv2d):
+                maps.append((f"conv{len(maps) + 1}", x[0].permute(1, 2, 0).float().cpu().numpy().copy()))
+        return maps
+
+
+def load(run: RunDir | str, checkpoint: str = "best", device: str = "cpu") -> TorchPredictor:
+    """The predictor of torch run directory ``run`` from its ``"best"`` or ``"last"`` checkpoint."""
+    run = run if isinstance(run, RunDir) else RunDir.open(run)
+    cfg = run.config
+    if cfg.get("backend") != "torch":
+        raise RunDirError(f"{run.path} was trained by the {cfg.get('backend')!r} backend, not torch")
+    path = run.checkpoint(checkpoint)
+    if not path.is_file():
+        raise RunDirError(f"{path} is missing (the run has no {checkpoint!r} checkpoint yet)")
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # unpickling errors of every kind: a corrupt or foreign file
+        raise RunDirError(f"{path} is not a readable checkpoint: {type(exc).__name__}") from None
+    if checkpoint == "last" and isinstance(state, dict) and "model" in state:
+        state = state["model"]
+    recipe = cfg.get("recipe", {})
+    model = build_model(cfg["model"], cfg["image_size"], cfg["num_classes"], recipe.get("dropout", 0.0))
+    try:
+        model.load_state_dict(state)
+    except (RuntimeError, TypeError, AttributeError) as exc:
+        raise RunDirError(f"{path} does not fit the {cfg['model']!r} model of config.json: {exc}") from None
+    return TorchPredictor(
+        model, cfg["classes"], cfg["image_size"], bool(recipe.get("tta_flip", False)), select_device(device)
+    )
