@@ -198,8 +198,8 @@ def build_settings(
     """The settings of a new run from the options given, or of the run to resume.
 
     New run: the recipe's values (``improved`` by default) with ``--epochs``/``--batch-size``/``--lr``/
-    ``--seed`` overriding them. ``--resume``: the settings saved in ``OUT/config.json``; only ``--epochs``
-    (to train longer) and ``--device`` may change, other options must agree with the saved run.
+    ``--seed`` overriding them. ``--resume``: the settings saved in ``OUT/config.json`` (the learning-rate
+    schedule depends on them); only ``--device`` may change, other options given must agree with them.
     """
     from cnnlab.recipes import get_recipe
     from cnnlab.runs import RunDir
@@ -214,25 +214,22 @@ def build_settings(
         run = RunDir.open(out)
         saved = TrainSettings.from_config(run.config)
         fixed = _explicit(backend=backend, model=model, image_size=image_size, dtype=dtype)
-        fixed.update(_explicit(data=str(data) if data is not None else None))
+        if data is not None and (saved.data is None or Path(saved.data).resolve() != data.resolve()):
+            fixed["data"] = str(data)
         for key, value in fixed.items():
-            if getattr(saved, key) != value:
+            if key == "data" or getattr(saved, key) != value:
                 raise CnnlabError(
                     f"{out} was trained with --{key.replace('_', '-')} {getattr(saved, key)}, not {value}; "
                     "resume it without that option or start a new run"
                 )
-        tuned = _explicit(recipe=recipe, batch_size=batch_size, lr=lr, seed=seed)
-        tuned = {
-            k: v
-            for k, v in tuned.items()
-            if (saved.recipe.name if k == "recipe" else getattr(saved.recipe, k)) != v
-        }
-        if tuned:
-            key = next(iter(tuned))
-            raise CnnlabError(
-                f"--{key.replace('_', '-')} cannot change when resuming {out}; start a new run to change it"
-            )
-        saved.recipe = saved.recipe.with_overrides(epochs=epochs)
+        tuned = _explicit(recipe=recipe, epochs=epochs, batch_size=batch_size, lr=lr, seed=seed)
+        for key, value in tuned.items():
+            was = saved.recipe.name if key == "recipe" else getattr(saved.recipe, key)
+            if was != value:
+                raise CnnlabError(
+                    f"{out} was trained with --{key.replace('_', '-')} {was}, not {value}; "
+                    "a resumed run keeps its settings (start a new run to change them)"
+                )
         saved.out = Path(out)
         saved.resume, saved.overwrite = True, False
         if device is not None:
@@ -274,6 +271,8 @@ def _stopped_line(exc: TrainingStopped, settings: TrainSettings) -> str:
 
     run = RunDir(settings.out)
     msg = str(exc).rstrip(".")
+    if "--resume" in msg:  # the trainer already said how to continue
+        return f"cnnlab: training stopped: {msg}"
     try:
         last = run.checkpoint("last")
     except (OSError, ValueError):
@@ -291,7 +290,7 @@ EPILOG = """Examples:
 
   cnnlab train --model simple --epochs 5 --out runs/quick
 
-  cnnlab train --out runs/cnn --resume --epochs 80   (train longer)
+  cnnlab train --out runs/cnn --resume   (continue after Ctrl-C)
 
   cnnlab train --backend torch --device cuda --out runs/gpu
 """
@@ -328,9 +327,7 @@ def train(
     ] = None,
     epochs: Annotated[
         int | None,
-        typer.Option(
-            min=1, help="Epochs (total, also when resuming). Default: the recipe's.", show_default=False
-        ),
+        typer.Option(min=1, help="Epochs. Default: the recipe's.", show_default=False),
     ] = None,
     batch_size: Annotated[
         int | None, typer.Option(min=1, help="Mini-batch size. Default: the recipe's.", show_default=False)
