@@ -155,7 +155,7 @@ def _epochs_table(rows: list[dict]) -> str:
     header = ["epoch", "train loss", "train acc", "val loss", "val acc", "lr", "seconds", "images/s"]
     body = [
         [
-            _num(r.get("epoch")),
+            _esc(int(r["epoch"])) if r.get("epoch") is not None else "-",
             _num(r.get("train_loss")),
             _pct(r.get("train_acc")),
             _num(r.get("val_loss")),
