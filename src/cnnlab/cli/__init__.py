@@ -88,9 +88,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"cnnlab: error: {type(exc).__name__}: {exc} {hint}", file=sys.stderr)
         return 1
     if isinstance(rv, int) and not isinstance(rv, bool):
-        if rv == 130:
-            print("cnnlab: interrupted", file=sys.stderr)
-        return rv
+        return rv  # a command's typer.Exit code; 130 after Ctrl-C (the command has said what it kept)
     return 0
 
 

@@ -105,7 +105,12 @@ class ProgressCallbacks(Callbacks):
         recipe = settings.recipe
         data = settings.data or "the built-in dataset"
         val = f" + {num_val} validation" if num_val else ""
-        where = f"epochs {start_epoch}-{recipe.epochs}" if start_epoch > 1 else f"{recipe.epochs} epochs"
+        if start_epoch > recipe.epochs:
+            where = f"all {recipe.epochs} epochs are done"
+        elif start_epoch > 1:
+            where = f"epochs {start_epoch}-{recipe.epochs}"
+        else:
+            where = f"{recipe.epochs} epochs"
         self._print(
             f"training {settings.model} ({settings.backend}, recipe {recipe.name}) on {num_train} train{val} "
             f"images of {data}: {where}, batch {recipe.batch_size}, lr {recipe.lr:g} -> {settings.out}"
