@@ -84,7 +84,7 @@ def test_augmenter_sampling_ranges():
     assert 0.45 < p.flip.mean() < 0.55
     assert p.shift_y.min() == -3 and p.shift_y.max() == 3 and p.shift_x.min() == -3 and p.shift_x.max() == 3
     for f in (p.brightness, p.contrast, p.saturation):
-        assert f.dtype == np.float32 and 0.8 <= f.min() and f.max() <= 1.2
+        assert f.dtype == np.float32 and f.min() >= 0.8 and f.max() <= 1.2
 
 
 def test_augmenter_flip_only_is_an_exact_mirror():
