@@ -9,7 +9,8 @@ One run, following the "training" contract of ``docs/architecture.md``:
 3. Each epoch: shuffle, cut mini-batches (the last one may be smaller), augment (uint8, when the recipe
    says so), normalise, and per step set the learning rate from :func:`cnnlab.recipes.learning_rate`,
    run forward, the label-smoothed softmax cross-entropy, backward and the optimizer step. Then
-   evaluate on the validation split (evaluation mode, no augmentation, plain cross-entropy), append a
+   evaluate on the validation split (evaluation mode, no augmentation, flip averaging when the recipe
+   has ``tta_flip``, plain negative log-likelihood: as the predictor will score it), append a
    row to ``metrics.csv`` and write ``last.npz`` (weights, optimizer state, epoch) and, when the
    validation accuracy improved (ties: lower validation loss), ``best.npz``. Without a validation split
    the best checkpoint is the last one.
@@ -36,7 +37,7 @@ import numpy as np
 from cnnlab.architectures import DEFAULT_IMAGE_SIZE
 from cnnlab.errors import RunDirError, TrainingStopped
 from cnnlab.nn.checkpoint import load_checkpoint, save_checkpoint
-from cnnlab.nn.losses import softmax_cross_entropy
+from cnnlab.nn.losses import log_softmax, softmax_cross_entropy
 from cnnlab.nn.model import Sequential, build_model
 from cnnlab.nn.optim import Optimizer, make_optimizer
 from cnnlab.nn.summary import summarize
@@ -83,24 +84,39 @@ def _load_data(settings: TrainSettings, image_size: int, dtype: np.dtype) -> _Da
     )
 
 
-def predict_logits(model: Sequential, x: np.ndarray, batch_size: int = EVAL_BATCH) -> np.ndarray:
-    """Logits ``(N, K)`` of normalised images ``x (N, H, W, C)`` in evaluation mode, in batches."""
+def predict_logprobs(
+    model: Sequential, x: np.ndarray, tta_flip: bool = False, batch_size: int = EVAL_BATCH
+) -> np.ndarray:
+    """Log-probabilities ``(N, K)`` of normalised images ``x (N, H, W, C)``, evaluation mode, in batches.
+
+    With ``tta_flip`` the probabilities of each image and its horizontal mirror are averaged:
+    ``log p = logaddexp(log p(x), log p(flip(x))) - log 2``. The model's mode is restored.
+    """
     was_training = model.training
     model.eval()
+    out = []
     try:
-        out = [model.forward(x[i : i + batch_size]) for i in range(0, x.shape[0], batch_size)]
+        for i in range(0, x.shape[0], batch_size):
+            xb = x[i : i + batch_size]
+            logp = log_softmax(model.forward(xb))
+            if tta_flip:
+                logp_flip = log_softmax(model.forward(np.ascontiguousarray(xb[:, :, ::-1, :])))
+                logp = np.logaddexp(logp, logp_flip) - np.log(2.0).astype(logp.dtype)
+            out.append(logp)
     finally:
         model.train(was_training)
     return np.concatenate(out) if out else np.zeros((0, 0), dtype=model.dtype)
 
 
-def _evaluate(model: Sequential, x: np.ndarray, y: np.ndarray) -> tuple[float | None, float | None]:
-    """(loss, accuracy) on (x, y); (None, None) for an empty split."""
+def _evaluate(
+    model: Sequential, x: np.ndarray, y: np.ndarray, tta_flip: bool
+) -> tuple[float | None, float | None]:
+    """(mean negative log-likelihood, accuracy) on (x, y); (None, None) for an empty split."""
     if y.size == 0:
         return None, None
-    logits = predict_logits(model, x)
-    loss, _ = softmax_cross_entropy(logits, y)
-    return loss, float(np.mean(logits.argmax(axis=1) == y))
+    logp = predict_logprobs(model, x, tta_flip)
+    loss = float(-np.mean(logp[np.arange(y.size), y], dtype=np.float64))
+    return loss, float(np.mean(logp.argmax(axis=1) == y))
 
 
 def _check_resumable(run: RunDir, settings: TrainSettings, callbacks: Callbacks) -> TrainSettings:
@@ -191,7 +207,9 @@ def train(settings: TrainSettings, callbacks: Callbacks | None = None) -> RunDir
             epoch_start = time.perf_counter()
             stats = _train_epoch(model, opt, data, settings, epoch, steps, global_step, total_steps, cb)
             global_step = stats["step"]
-            row = _end_epoch(run, model, opt, data, epoch, stats, best, recipe.seed, epoch_start)
+            row = _end_epoch(
+                run, model, opt, data, epoch, stats, best, recipe.seed, epoch_start, recipe.tta_flip
+            )
             saved = epoch
             cb.on_epoch_end(row)
     except _NonFinite as stop:
@@ -203,6 +221,7 @@ def train(settings: TrainSettings, callbacks: Callbacks | None = None) -> RunDir
         raise TrainingStopped(
             f"interrupted in epoch {epoch}; {_kept(run, saved)}; continue with --resume --out {run.path}"
         ) from None
+    run.update_config(best_epoch=best["epoch"])
     return run
 
 
@@ -256,8 +275,9 @@ def _train_epoch(
         x = normalize(images).astype(dtype, copy=False)
         y = data.y_train[idx]
         lr = opt.lr = learning_rate(recipe, global_step, total_steps)
-        logits = model.forward(x)
-        loss, dlogits = softmax_cross_entropy(logits, y, recipe.label_smoothing)
+        with np.errstate(over="ignore", invalid="ignore"):  # a diverging run is reported just below
+            logits = model.forward(x)
+            loss, dlogits = softmax_cross_entropy(logits, y, recipe.label_smoothing)
         if not math.isfinite(loss):
             raise _NonFinite(loss, s + 1)
         model.backward(dlogits)
@@ -294,9 +314,10 @@ def _end_epoch(
     best: dict[str, Any],
     seed: int,
     epoch_start: float,
+    tta_flip: bool,
 ) -> dict[str, Any]:
     """Validate, write the metrics row and the checkpoints; updates ``best`` in place; returns the row."""
-    val_loss, val_acc = _evaluate(model, data.x_val, data.y_val)
+    val_loss, val_acc = _evaluate(model, data.x_val, data.y_val, tta_flip)
     row = {
         "epoch": epoch,
         "train_loss": stats["train_loss"],

@@ -1,0 +1,109 @@
+"""A trained NumPy run as a :class:`cnnlab.runs.predictor.Predictor`: probabilities and feature maps.
+
+``load(run, checkpoint)`` reads ``config.json`` and ``best.npz`` / ``last.npz`` (``allow_pickle=False``)
+and rebuilds the model with :func:`cnnlab.nn.build_model`. Inputs are decoded images, uint8 NHWC RGB at
+the run's ``image_size``; the predictor normalises them itself (:func:`cnnlab.data.normalize`).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from cnnlab.errors import DataError, RunDirError
+from cnnlab.nn.checkpoint import load_checkpoint
+from cnnlab.nn.layers import Conv2D, ReLU
+from cnnlab.nn.model import Sequential, build_model
+from cnnlab.nn.trainer import EVAL_BATCH, predict_logprobs
+from cnnlab.runs.rundir import RunDir
+
+
+class NumpyPredictor:
+    """Class probabilities and feature maps of a trained :class:`cnnlab.nn.Sequential`.
+
+    Attributes: ``classes`` (label ``k`` is ``classes[k]``), ``image_size``, ``backend = "numpy"``,
+    ``tta_flip`` (from the run's recipe), ``model`` (in evaluation mode).
+    """
+
+    backend = "numpy"
+
+    def __init__(
+        self, model: Sequential, classes: list[str], image_size: int, tta_flip: bool = False
+    ) -> None:
+        self.model = model.eval()
+        self.classes = list(classes)
+        self.image_size = int(image_size)
+        self.tta_flip = bool(tta_flip)
+        self.channels = model.input_shape[2] if model.input_shape is not None else 3
+
+    def _check(self, images: np.ndarray, ndim: int, what: str) -> np.ndarray:
+        images = np.asarray(images)
+        s, c = self.image_size, self.channels
+        want = (s, s, c)
+        if images.dtype != np.uint8 or images.ndim != ndim or images.shape[-3:] != want:
+            shape = ("N", *want) if ndim == 4 else want
+            raise DataError(
+                f"{what} expects uint8 images of shape {shape} ({s}x{s}, {c} channels), "
+                f"got {images.dtype} {images.shape}"
+            )
+        return images
+
+    def _input(self, images: np.ndarray) -> np.ndarray:
+        from cnnlab.data import normalize
+
+        return normalize(images).astype(self.model.dtype, copy=False)
+
+    def predict_proba(self, images: np.ndarray, batch_size: int = 256) -> np.ndarray:
+        """``images``: (N, H, W, C) uint8 -> probabilities (N, K) float64, rows summing to 1.
+
+        Averages the probabilities of each image and its mirror when the run's recipe has ``tta_flip``.
+        """
+        images = self._check(images, 4, "predict_proba")
+        if images.shape[0] == 0:
+            return np.zeros((0, len(self.classes)))
+        out = []
+        step = max(1, min(batch_size, EVAL_BATCH))  # bounds the im2col buffers
+        for i in range(0, images.shape[0], step):
+            x = self._input(images[i : i + step])
+            out.append(np.exp(predict_logprobs(self.model, x, self.tta_flip, step).astype(np.float64)))
+        p = np.concatenate(out)
+        return p / p.sum(axis=1, keepdims=True)
+
+    def feature_maps(self, image: np.ndarray) -> list[tuple[str, np.ndarray]]:
+        """``image``: (H, W, C) uint8 -> ``[("conv1", (h, w, c)), ...]``: the activations after each
+        Conv -> ReLU pair, float32, channels last (the names the torch predictor uses)."""
+        image = self._check(image, 3, "feature_maps")
+        x = self._input(image[None])
+        maps = []
+        layers = self.model.layers
+        for i, layer in enumerate(layers):
+            x = layer.forward(x)
+            if isinstance(layer, ReLU) and i > 0 and isinstance(layers[i - 1], Conv2D):
+                maps.append((f"conv{len(maps) + 1}", x[0].astype(np.float32, copy=True)))
+        return maps
+
+
+def load(run: RunDir | str, checkpoint: str = "best") -> NumpyPredictor:
+    """The predictor of NumPy run directory ``run`` from its ``"best"`` or ``"last"`` checkpoint."""
+    run = run if isinstance(run, RunDir) else RunDir.open(run)
+    cfg = run.config
+    if cfg.get("backend") != "numpy":
+        raise RunDirError(f"{run.path} was trained by the {cfg.get('backend')!r} backend, not numpy")
+    path = run.checkpoint(checkpoint)
+    if not path.is_file():
+        raise RunDirError(f"{path} is missing (the run has no {checkpoint!r} checkpoint yet)")
+    params, _, _ = load_checkpoint(path)
+    recipe = cfg.get("recipe", {})
+    try:
+        model = build_model(
+            cfg["model"],
+            image_size=cfg["image_size"],
+            num_classes=cfg["num_classes"],
+            dropout=recipe.get("dropout", 0.0),
+            dtype=cfg.get("dtype", "float32"),
+            seed=0,
+            in_channels=cfg.get("in_channels", 3),
+        )
+        model.load_state_dict(params)
+    except (KeyError, ValueError) as exc:
+        raise RunDirError(f"{path} does not fit the model of {run.path / 'config.json'}: {exc}") from None
+    return NumpyPredictor(model, cfg["classes"], cfg["image_size"], bool(recipe.get("tta_flip", False)))
