@@ -33,6 +33,7 @@ label, i))``, so the files do not depend on the order or the number of workers t
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 import os
@@ -103,15 +104,25 @@ class _Painter:
 
 
 def _rgb(color) -> tuple[int, int, int]:
-    c = np.clip(np.rint(np.asarray(color, dtype=np.float64)), 0, 255).astype(int)
-    return (int(c[0]), int(c[1]), int(c[2]))
+    r, g, b = (min(255, max(0, round(float(v)))) for v in color)
+    return (r, g, b)
+
+
+@functools.cache
+def _circle(n: int) -> tuple[np.ndarray, np.ndarray]:
+    t = np.linspace(0.0, 2.0 * np.pi, n, endpoint=False)
+    return np.cos(t), np.sin(t)
 
 
 def _ellipse(cx, cy, rx, ry, rot=0.0, n=28) -> np.ndarray:
-    t = np.linspace(0.0, 2.0 * np.pi, n, endpoint=False)
-    x, y = rx * np.cos(t), ry * np.sin(t)
+    """``n`` points of the ellipse with centre ``(cx, cy)``, semi-axes ``rx, ry``, rotated by ``rot``."""
+    cos_t, sin_t = _circle(n)
+    x, y = rx * cos_t, ry * sin_t
     c, s = math.cos(rot), math.sin(rot)
-    return np.stack([cx + c * x - s * y, cy + s * x + c * y], axis=1)
+    out = np.empty((n, 2))
+    out[:, 0] = cx + c * x - s * y
+    out[:, 1] = cy + s * x + c * y
+    return out
 
 
 def _mix(a, b, t: float) -> np.ndarray:
@@ -130,10 +141,11 @@ def _background(rng: np.random.Generator, side: int):
     if rng.random() < 0.5:  # muted backgrounds are common
         c0, c1 = _mix(c0, [128, 128, 128], 0.5), _mix(c1, [128, 128, 128], 0.5)
     theta = rng.uniform(0, 2 * np.pi)
-    g = np.linspace(-1.0, 1.0, side)
+    small = side // SUPERSAMPLE  # a smooth gradient: drawn small, enlarged bilinearly
+    g = np.linspace(-1.0, 1.0, small)
     t = (math.cos(theta) * g[None, :] + math.sin(theta) * g[:, None]) * 0.5 + 0.5
     img = c0[None, None, :] * (1 - t[:, :, None]) + c1[None, None, :] * t[:, :, None]
-    image = Image.fromarray(np.clip(img, 0, 255).astype(np.uint8), "RGB")
+    image = Image.fromarray(np.clip(img, 0, 255).astype(np.uint8), "RGB").resize((side, side), Image.BILINEAR)
     draw = ImageDraw.Draw(image)
     for _ in range(rng.integers(2, 8)):
         _clutter(draw, rng, side, rng.random() < 0.5)
