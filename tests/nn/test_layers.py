@@ -130,3 +130,18 @@ def test_float32_stays_float32():
         assert y.dtype == np.float32, type(layer).__name__
         assert layer.backward(np.ones_like(y)).dtype == np.float32
         x = y
+
+
+def test_inplace_relu_matches_and_reuses_its_arrays():
+    rng = np.random.default_rng(8)
+    x = rng.standard_normal((2, 3, 4, 5))
+    dout = rng.standard_normal(x.shape)
+    plain, inplace = ReLU(), ReLU(inplace=True)
+    expected_out, expected_dx = plain.forward(x), plain.backward(dout)
+    x2, dout2 = x.copy(), dout.copy()
+    out = inplace.forward(x2)
+    assert out is x2
+    np.testing.assert_array_equal(out, expected_out)
+    dx = inplace.backward(dout2)
+    assert dx is dout2
+    np.testing.assert_array_equal(dx, expected_dx)

@@ -155,22 +155,30 @@ class AvgPool2D(_Pool2D):
 
 
 class ReLU(Layer):
-    """``out = max(x, 0)``; ``dx = dout * (x > 0)`` (the subgradient at 0 is 0, as in PyTorch)."""
+    """``out = max(x, 0)``; ``dx = dout * (x > 0)`` (the subgradient at 0 is 0, as in PyTorch).
 
-    def __init__(self) -> None:
+    ``inplace=True`` (as ``torch.nn.ReLU(inplace=True)``) overwrites ``x`` in ``forward`` and ``dout`` in
+    ``backward`` instead of allocating new arrays; :func:`cnnlab.nn.build_model` uses it where the input
+    is a fresh conv or Linear output that nothing else holds.
+    """
+
+    def __init__(self, inplace: bool = False) -> None:
         super().__init__()
+        self.inplace = inplace
         self._mask: np.ndarray | None = None
 
     def forward(self, x: np.ndarray) -> np.ndarray:
-        out = np.maximum(x, 0)
+        out = np.maximum(x, 0, out=x if self.inplace else None)
         self._mask = out > 0  # out > 0 exactly where x > 0
         return out
 
     def backward(self, dout: np.ndarray) -> np.ndarray:
         self._check_forward_called("_mask")
-        dx = dout * self._mask
-        self._mask = None
-        return dx
+        mask, self._mask = self._mask, None
+        return np.multiply(dout, mask, out=dout if self.inplace else None)
+
+    def extra_repr(self) -> str:
+        return "inplace=True" if self.inplace else ""
 
 
 class Flatten(Layer):

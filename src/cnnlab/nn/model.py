@@ -168,7 +168,8 @@ def build_model(
                 )
             )
         elif isinstance(spec, arch.ReLU):
-            layers.append(ReLU())
+            # in place on a conv/Linear output: nothing else holds that array (conv caches its input)
+            layers.append(ReLU(inplace=bool(layers) and isinstance(layers[-1], Conv2D | Linear)))
         elif isinstance(spec, arch.MaxPool):
             layers.append(MaxPool2D(spec.kernel_size, spec.stride, ops=ops))
         elif isinstance(spec, arch.AvgPool):
