@@ -366,9 +366,11 @@ def builtin_root() -> Path:
         write_dataset(tmp / "data", BUILTIN_SEED, BUILTIN_COUNTS, BUILTIN_SIZE)
         try:
             os.rename(tmp / "data", final)
-        except OSError:
+        except OSError:  # another process renamed its copy first, or a broken folder is in the way
             if not (final / "synth.json").is_file():
-                raise
+                raise DataError(
+                    f"{final} exists but is not a complete built-in dataset; delete it and try again"
+                ) from None
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     return final
