@@ -173,3 +173,16 @@ def test_summary_matches_torchinfo(name, size, dropout):
     if (name, size) == ("cnn", 64):
         assert ours.total_params == 548_258
         assert "Total params: 548,258" in str(ours)
+
+
+def test_backward_without_input_gradient_gives_the_same_parameter_gradients():
+    rng = np.random.default_rng(9)
+    model = build_model("cnn", image_size=16, dtype=np.float64, seed=0)
+    x = rng.uniform(-1, 1, (2, 16, 16, 3))
+    _, d = softmax_cross_entropy(model.forward(x), np.array([0, 1]))
+    assert model.backward(d.copy()).shape == x.shape
+    full = {k: g.copy() for k, g in model.gradients().items()}
+    model.forward(x)
+    assert model.backward(d, input_grad=False) is None
+    for k, g in model.gradients().items():
+        np.testing.assert_array_equal(g, full[k])

@@ -32,7 +32,7 @@ def numpy_step(seed: int = 0):
 
     def step() -> float:
         loss, dlogits = softmax_cross_entropy(model.forward(x), y)
-        model.backward(dlogits)
+        model.backward(dlogits, input_grad=False)
         opt.step(model.gradients())
         return loss
 

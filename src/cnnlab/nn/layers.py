@@ -100,15 +100,24 @@ class Conv2D(Layer):
             self._cols = None
         return out
 
-    def backward(self, dout: np.ndarray) -> np.ndarray:
+    def backward(self, dout: np.ndarray, input_grad: bool = True) -> np.ndarray | None:
+        """Fill ``grads`` and return ``dL/dx``; ``input_grad=False`` (a network's first layer) may skip
+        ``dL/dx`` and return None, when the ops support it."""
         self._check_forward_called("_cache")
+        kw: dict = {}
         if self._cols is not None:
-            dx, dW, db = self.ops.conv_backward(dout, self._cache, cols=self._cols)
-        else:
-            dx, dW, db = self.ops.conv_backward(dout, self._cache)
+            kw["cols"] = self._cols
+        if not input_grad and self._can_skip_input_grad():
+            kw["compute_dA_prev"] = False
+        dx, dW, db = self.ops.conv_backward(dout, self._cache, **kw)
         self.grads["weight"], self.grads["bias"] = dW, db
         self._cache = self._cols = None  # free the input early; backward needs a fresh forward
         return dx
+
+    def _can_skip_input_grad(self) -> bool:
+        import inspect
+
+        return "compute_dA_prev" in inspect.signature(self.ops.conv_backward).parameters
 
     def extra_repr(self) -> str:
         return (

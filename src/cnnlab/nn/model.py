@@ -45,11 +45,18 @@ class Sequential:
 
     __call__ = forward
 
-    def backward(self, dout: np.ndarray) -> np.ndarray:
-        """``dout``: gradient of the loss w.r.t. the output of the last ``forward``; returns ``dL/dx``."""
-        for layer in reversed(self.layers):
+    def backward(self, dout: np.ndarray, input_grad: bool = True) -> np.ndarray | None:
+        """``dout``: gradient of the loss w.r.t. the output of the last ``forward``; returns ``dL/dx``.
+
+        ``input_grad=False`` (training: nobody needs ``dL/dx``) lets a first conv layer skip computing it;
+        the return value is then None.
+        """
+        for i in range(len(self.layers) - 1, -1, -1):
+            layer = self.layers[i]
+            if i == 0 and not input_grad and isinstance(layer, Conv2D):
+                return layer.backward(dout, input_grad=False)
             dout = layer.backward(dout)
-        return dout
+        return dout if input_grad else None
 
     def train(self, mode: bool = True) -> Sequential:
         """Training mode (dropout active); ``train(False)`` is :meth:`eval`."""

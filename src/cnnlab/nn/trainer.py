@@ -280,7 +280,7 @@ def _train_epoch(
             loss, dlogits = softmax_cross_entropy(logits, y, recipe.label_smoothing)
         if not math.isfinite(loss):
             raise _NonFinite(loss, s + 1)
-        model.backward(dlogits)
+        model.backward(dlogits, input_grad=False)
         opt.step(model.gradients())
         global_step += 1
         hits = int(np.sum(logits.argmax(axis=1) == y))
