@@ -326,7 +326,7 @@ def _train(
     if device.type == "cuda":
         torch.backends.cudnn.deterministic = True
         torch.backends.cudnn.benchmark = False
-    dataset = load_dataset(settings.data, image_size=image_size, seed=recipe.seed)
+    dataset = load_dataset(settings.data, image_size=image_size)  # its own split seed: the test set is fixed
     if len(dataset.train) == 0:
         raise CnnlabError(f"{dataset.root}: the training split holds no images")
     if dataset.channels != 3:
