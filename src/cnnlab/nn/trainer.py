@@ -4,8 +4,9 @@ One run, following the "training" contract of ``docs/architecture.md``:
 
 1. Load the images (:func:`cnnlab.data.load_dataset`), carve a stratified validation split from the
    training images when the recipe has ``val_fraction > 0`` (the test split is never touched here).
-2. Build the model (:func:`cnnlab.nn.build_model`, He init, seeded by ``recipe.seed``) and the recipe's
-   optimizer; write ``config.json`` and ``summary.txt``.
+2. Build the model (:func:`cnnlab.nn.build_model`, seeded by ``recipe.seed``) with PyTorch's default
+   initialisation (:data:`INIT`), so both backends train the same model from the same distribution,
+   and the recipe's optimizer; write ``config.json`` and ``summary.txt``.
 3. Each epoch: shuffle, cut mini-batches (the last one may be smaller), augment (uint8, when the recipe
    says so), normalise, and per step set the learning rate from :func:`cnnlab.recipes.learning_rate`,
    run forward, the label-smoothed softmax cross-entropy, backward and the optimizer step. Then
@@ -47,6 +48,8 @@ from cnnlab.training import Callbacks, TrainSettings
 
 #: Images per forward pass when evaluating (bounds the im2col buffers: ~60 MB at 64x64).
 EVAL_BATCH = 64
+#: Weight initialisation of trained models: PyTorch's default, as the torch backend (cnnlab.nn.init).
+INIT = "torch"
 #: How the per-epoch generators are seeded (recorded in every checkpoint).
 RNG_SCHEME = (
     "numpy.random.default_rng([seed, epoch]) for shuffle and augmentation, [seed, epoch, 1] for dropout"
@@ -165,7 +168,7 @@ def train(settings: TrainSettings, callbacks: Callbacks | None = None) -> RunDir
         image_size=image_size,
         num_classes=num_classes,
         in_channels=data.channels,
-        init="kaiming",
+        init=INIT,
         num_train=int(data.y_train.size),
         num_val=int(data.y_val.size),
         rng=RNG_SCHEME,
@@ -180,6 +183,7 @@ def train(settings: TrainSettings, callbacks: Callbacks | None = None) -> RunDir
         recipe.dropout,
         dtype,
         seed=recipe.seed,
+        init=INIT,
         in_channels=data.channels,
     )
     opt = make_optimizer(
