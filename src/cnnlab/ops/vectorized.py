@@ -376,23 +376,30 @@ def pool_backward(dA: np.ndarray, cache: tuple, mode: str = "max") -> np.ndarray
     rem_buf = _scratch("pool_rem", out_shape, dtype)
     hit_buf = _scratch("pool_hit", out_shape, np.dtype(bool))
     tmp_buf = _scratch("pool_tmp", out_shape, dtype) if overlapping else None
-    last = len(offsets) - 1
     for s in range(0, m, n):
         e = min(m, s + n)
-        X, D = A_prev[s:e], dA_prev[s:e]
+        X, D, G = A_prev[s:e], dA_prev[s:e], dA[s:e]
         mx, rem, hit = mx_buf[: e - s], rem_buf[: e - s], hit_buf[: e - s]
-        np.copyto(mx, _offset(X, 0, 0, stride, n_H, n_W))
-        for i, j in offsets[1:]:
-            np.maximum(mx, _offset(X, i, j, stride, n_H, n_W), out=mx)
-        np.copyto(rem, dA[s:e])
-        for k, (i, j) in enumerate(offsets):
-            np.equal(_offset(X, i, j, stride, n_H, n_W), mx, out=hit)
-            dest = _offset(D, i, j, stride, n_H, n_W)
+        views = [_offset(X, i, j, stride, n_H, n_W) for i, j in offsets]
+        dests = [_offset(D, i, j, stride, n_H, n_W) for i, j in offsets]
+        if len(views) == 1:
+            np.copyto(mx, views[0])
+        else:
+            np.maximum(views[0], views[1], out=mx)
+        for view in views[2:]:
+            np.maximum(mx, view, out=mx)
+        left = G  # the gradient not yet given to a position: all of it before the first offset
+        for view, dest in zip(views[:-1], dests[:-1], strict=True):
+            np.equal(view, mx, out=hit)
             if overlapping:
-                got = np.multiply(rem, hit, out=tmp_buf[: e - s])
+                got = np.multiply(left, hit, out=tmp_buf[: e - s])
                 dest += got
             else:
-                got = np.multiply(rem, hit, out=dest)  # windows are disjoint: dest is written once
-            if k < last:
-                rem -= got
+                got = np.multiply(left, hit, out=dest)  # windows are disjoint: dest is written once
+            left = np.subtract(left, got, out=rem)
+        # Whatever is left belongs to the last offset: its window's maximum was not found earlier.
+        if overlapping:
+            dests[-1] += left
+        else:
+            np.copyto(dests[-1], left)
     return dA_prev
