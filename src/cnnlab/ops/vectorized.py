@@ -12,13 +12,23 @@ conventions; in short:
 How it is fast
 --------------
 - conv forward: the padded input is viewed as windows ``(m, n_H, n_W, f, f, n_C_prev)`` with
-  ``as_strided`` (a read-only view), copied once into the im2col matrix ``cols (m*n_H*n_W, f*f*n_C_prev)``
-  and multiplied by ``W.reshape(f*f*n_C_prev, n_C)`` (one BLAS call).
-- conv backward: ``dW = cols.T @ dZ``, ``db = ones @ dZ`` (a matmul beats ``sum(axis=0)`` on tall arrays)
-  and ``dA_prev`` by col2im: ``dcols = dZ @ W.T`` added back window offset by window offset — ``f*f``
-  strided additions, no ``np.add.at``.
-- pooling: a loop over the ``f*f`` offsets of the window, each a whole-array strided operation; max-pool
-  backward recomputes the first-argmax the same way (cheap), so the lab's cache is enough.
+  ``as_strided`` (a read-only view) and copied into the im2col matrix ``cols (rows, f*f*n_C_prev)``, which
+  is multiplied by ``W.reshape(f*f*n_C_prev, n_C)`` (BLAS). This runs a few images at a time
+  (:data:`CHUNK_BYTES` of ``cols``), so each chunk is still in cache when the matmul reads it.
+- conv backward: ``dW = cols.T @ dZ`` (cols rebuilt chunk by chunk, or passed in from
+  :func:`conv_forward_cols`), ``db = ones @ dZ`` (a matmul beats ``sum(axis=0)`` on tall arrays), and
+  ``dA_prev`` by col2im: ``dZ @ W[i, j].T`` for every kernel offset, each added back onto the input
+  positions it came from -- ``f*f`` strided additions, no ``np.add.at``. ``compute_dA_prev=False`` skips
+  ``dA_prev`` (a network's first layer).
+- pooling: one whole-array strided operation per window offset (``f*f`` of them). Max-pool backward
+  recomputes each window's maximum and walks the offsets in row-major order: the first position equal to
+  the maximum takes the gradient that is left, so the lab's cache is enough and ties follow PyTorch.
+  Non-overlapping windows (``stride >= f``) write each input once; overlapping ones add up.
+- temporaries (padded input, im2col and col2im chunks, pooling masks) live in per-thread scratch arrays
+  reused from call to call: fresh multi-megabyte arrays cost page faults every time. Returned arrays are
+  always new, and nothing is written into the caller's arrays.
+
+Windows containing NaN give NaN outputs; where their gradient goes is not specified.
 """
 
 from __future__ import annotations
@@ -32,8 +42,10 @@ from numpy.lib.stride_tricks import as_strided
 from cnnlab.ops import _validate as v
 
 __all__ = [
+    "clear_workspace",
     "conv_backward",
     "conv_forward",
+    "conv_forward_cols",
     "conv_single_step",
     "create_mask_from_window",
     "distribute_value",
@@ -240,7 +252,7 @@ def conv_forward_cols(
 def conv_forward(
     A_prev: np.ndarray, W: np.ndarray, b: np.ndarray, hparameters: dict[str, int]
 ) -> tuple[np.ndarray, tuple]:
-    """Forward pass of a conv layer (cross-correlation) by im2col + one matmul.
+    """Forward pass of a conv layer (cross-correlation) by im2col + matmul.
 
     Parameters
     ----------
