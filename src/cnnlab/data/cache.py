@@ -64,7 +64,7 @@ def read(path: Path, key: str, n_files: int, image_size: int, channels: int) -> 
     if not path.is_file():
         return None
     try:
-        with np.load(path, allow_pickle=False) as z:
+        with open(path, "rb") as fh, np.load(fh, allow_pickle=False) as z:
             if str(z["key"]) != key:
                 return None  # stale: rebuilt and overwritten by the caller
             images, ok = z["images"], z["ok"]

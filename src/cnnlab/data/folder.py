@@ -24,9 +24,11 @@ A decompression bomb (more than ``PIL.Image.MAX_IMAGE_PIXELS`` pixels) is refuse
 
 from __future__ import annotations
 
+import contextlib
 import os
+import threading
 import warnings
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -156,6 +158,59 @@ def _register_plugins() -> None:
     )
 
 
+@contextlib.contextmanager
+def quiet_bomb_warnings() -> Iterator[None]:
+    """Silence Pillow's ``DecompressionBombWarning`` (:func:`open_image` refuses those images itself).
+
+    Warning filters are global to the process and ``catch_warnings`` is not thread-safe, so this acts
+    only in the main thread; wrap a whole thread pool in it, not each task.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    from PIL import Image
+
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", category=Image.DecompressionBombWarning)
+        yield
+
+
+def _image_error(path: str | os.PathLike, exc: BaseException) -> DataError:
+    """The one-line :class:`DataError` for an exception Pillow raised on ``path``."""
+    from PIL import Image
+
+    if isinstance(exc, Image.DecompressionBombError):
+        return DataError(f"{path}: refused as a possible decompression bomb ({_first_line(exc)})")
+    if isinstance(exc, Image.UnidentifiedImageError):
+        return DataError(f"{path}: not a JPEG, PNG, BMP, GIF or WebP image")
+    if isinstance(exc, FileNotFoundError):
+        return DataError(f"{path}: no such file")
+    return DataError(f"{path}: unreadable image ({type(exc).__name__}: {_first_line(exc)})")
+
+
+_PIL_ERRORS = (OSError, ValueError, SyntaxError, EOFError, MemoryError)
+
+
+def open_image(path: str | os.PathLike):
+    """Open ``path`` with Pillow (header only) if it is a JPEG/PNG/BMP/GIF/WebP image of at most
+    ``PIL.Image.MAX_IMAGE_PIXELS`` pixels; otherwise raise a one-line :class:`DataError`."""
+    from PIL import Image
+
+    _register_plugins()
+    try:
+        im = Image.open(path, formats=FORMATS)
+    except (Image.DecompressionBombError, *_PIL_ERRORS) as exc:  # UnidentifiedImageError is an OSError
+        raise _image_error(path, exc) from None
+    limit = Image.MAX_IMAGE_PIXELS
+    if limit is not None and im.width * im.height > limit:
+        im.close()
+        raise DataError(
+            f"{path}: refused as a possible decompression bomb ({im.width}x{im.height} pixels, more than"
+            f" PIL.Image.MAX_IMAGE_PIXELS = {limit})"
+        )
+    return im
+
+
 def load_image(path: str | os.PathLike, image_size: int, grayscale: bool = False) -> np.ndarray:
     """Decode one image file to ``(image_size, image_size, C)`` uint8, ``C = 1`` if ``grayscale`` else 3.
 
@@ -165,29 +220,22 @@ def load_image(path: str | os.PathLike, image_size: int, grayscale: bool = False
     """
     from PIL import Image, ImageOps
 
-    _register_plugins()
-    if not isinstance(image_size, int | np.integer) or image_size < 1:
+    if not isinstance(image_size, int | np.integer) or isinstance(image_size, bool) or image_size < 1:
         raise DataError(f"image_size must be a positive integer, got {image_size!r}")
+    with quiet_bomb_warnings():
+        im = open_image(path)
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("error", Image.DecompressionBombWarning)
-            with Image.open(path, formats=FORMATS) as im:
-                if im.format in ("JPEG", "MPO") and min(im.size) >= DRAFT_FACTOR * image_size:
-                    im.draft("L" if grayscale else "RGB", (DRAFT_FACTOR * image_size,) * 2)
-                im.load()
-                im = ImageOps.exif_transpose(im) or im
-                im = _to_mode(im, grayscale)
-                if im.size != (image_size, image_size):
-                    im = im.resize((image_size, image_size), Image.BILINEAR)
-                a = np.asarray(im, dtype=np.uint8)
-    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
-        raise DataError(f"{path}: refused as a possible decompression bomb ({_first_line(exc)})") from None
-    except Image.UnidentifiedImageError:
-        raise DataError(f"{path}: not a JPEG, PNG, BMP, GIF or WebP image") from None
-    except FileNotFoundError:
-        raise DataError(f"{path}: no such file") from None
-    except (OSError, ValueError, SyntaxError, EOFError, MemoryError) as exc:
-        raise DataError(f"{path}: unreadable image ({type(exc).__name__}: {_first_line(exc)})") from None
+        with im:
+            if im.format in ("JPEG", "MPO") and min(im.size) >= DRAFT_FACTOR * image_size:
+                im.draft("L" if grayscale else "RGB", (DRAFT_FACTOR * image_size,) * 2)
+            im.load()
+            out = ImageOps.exif_transpose(im) or im
+            out = _to_mode(out, grayscale)
+            if out.size != (image_size, image_size):
+                out = out.resize((image_size, image_size), Image.BILINEAR)
+            a = np.asarray(out, dtype=np.uint8)
+    except _PIL_ERRORS as exc:
+        raise _image_error(path, exc) from None
     return a[:, :, None] if a.ndim == 2 else a
 
 
@@ -219,7 +267,7 @@ def decode_many(
     if workers > 1 and len(paths) >= 64:
         from concurrent.futures import ThreadPoolExecutor
 
-        with ThreadPoolExecutor(workers) as pool:
+        with quiet_bomb_warnings(), ThreadPoolExecutor(workers) as pool:
             results = list(pool.map(lambda p: _load_or_reason(p, image_size, grayscale), paths))
     else:
         results = [_load_or_reason(p, image_size, grayscale) for p in paths]

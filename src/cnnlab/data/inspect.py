@@ -7,7 +7,8 @@ from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from cnnlab.data.folder import FORMATS, _first_line, _register_plugins, scan
+from cnnlab.data.folder import _PIL_ERRORS, _image_error, open_image, quiet_bomb_warnings, scan
+from cnnlab.errors import DataError
 
 
 @dataclass
@@ -38,23 +39,16 @@ class FolderReport:
 
 def _probe(path: str) -> tuple[str, str, tuple[int, int]] | str:
     """``(format, mode, (width, height))`` of a fully decodable image, else the reason it is not."""
-    import warnings
-
-    from PIL import Image
-
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("error", Image.DecompressionBombWarning)
-            with Image.open(path, formats=FORMATS) as im:
-                info = (im.format, im.mode, im.size)
+        with open_image(path) as im:
+            info = (im.format, im.mode, im.size)
+            try:
                 im.load()
+            except _PIL_ERRORS as exc:
+                raise _image_error(path, exc) from None
         return info
-    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
-        return f"refused as a possible decompression bomb ({_first_line(exc)})"
-    except Image.UnidentifiedImageError:
-        return "not a JPEG, PNG, BMP, GIF or WebP image"
-    except (OSError, ValueError, SyntaxError, EOFError, MemoryError) as exc:
-        return f"unreadable image ({type(exc).__name__}: {_first_line(exc)})"
+    except DataError as exc:
+        return str(exc).removeprefix(f"{path}: ")
 
 
 def inspect_folder(root: str | os.PathLike) -> FolderReport:
@@ -63,9 +57,8 @@ def inspect_folder(root: str | os.PathLike) -> FolderReport:
     from concurrent.futures import ThreadPoolExecutor
 
     listing = scan(root)
-    _register_plugins()
     paths = [f.path for f in listing.files]
-    with ThreadPoolExecutor(min(8, os.cpu_count() or 1)) as pool:
+    with quiet_bomb_warnings(), ThreadPoolExecutor(min(8, os.cpu_count() or 1)) as pool:
         results = list(pool.map(_probe, paths))
     splits = ["train", "test"] if listing.split_layout else [""]
     counts = {
