@@ -576,13 +576,13 @@ def make_server(run_dir: str | os.PathLike | None, predictor: Any = None):
                 return None
             f, s = input.pool_f(), input.pool_stride()
             lines = [
-                C.output_size_formula(n, f, 0, s, name)[0]
+                C.output_size_formula(n, f, None, s, name)[0]
                 for name, n in (("n_H", A.shape[0]), ("n_W", A.shape[1]))
             ]
             return _html(
                 '<div class="formula note">'
                 + "".join(f"<div>{_esc.escape(t)}</div>" for t in lines)
-                + "<div>(pooling has no padding: pad = 0)</div></div>"
+                + "<div>(pooling has no padding)</div></div>"
             )
 
         @render.ui
@@ -594,7 +594,8 @@ def make_server(run_dir: str | os.PathLike | None, predictor: Any = None):
             f = cell.window.shape[0]
             if mode == "max":
                 how = (
-                    f"<code>create_mask_from_window(window)</code> marks the (first) maximum; the gradient "
+                    f"<code>create_mask_from_window(window)</code> marks the maximum (the first one in "
+                    "row-major order on ties, as PyTorch); the gradient "
                     f"dA = {C.fmt(cell.grad)} flows only there."
                 )
                 cap = "mask × dA"

@@ -229,15 +229,22 @@ def conv_window(res: ConvResult, k: int) -> ConvWindow:
     return ConvWindow(k, h, w, rows, cols, a_slice, res.W, a_slice * res.W, res.b, float(z))
 
 
-def output_size_formula(n_prev: int, f: int, pad: int, stride: int, name: str = "n_H") -> tuple[str, int]:
+def output_size_formula(
+    n_prev: int, f: int, pad: int | None, stride: int, name: str = "n_H"
+) -> tuple[str, int]:
     """The lab's formula with the numbers filled in, and its value.
 
-    ``("n_H = ⌊(n_H_prev − f + 2·pad) / stride⌋ + 1 = ⌊(6 − 3 + 2·1) / 2⌋ + 1 = ⌊5 / 2⌋ + 1 = 3", 3)``.
+    ``("n_H = ⌊(n_H_prev − f + 2·pad) / stride⌋ + 1 = ⌊(6 − 3 + 2·1) / 2⌋ + 1 = ⌊5 / 2⌋ + 1 = 3", 3)``;
+    ``pad=None`` gives pooling's form without the padding term.
     """
-    num = n_prev - f + 2 * pad
+    num = n_prev - f + 2 * (pad or 0)
     value = num // stride + 1
-    general = f"{name} = ⌊({name}_prev − f + 2·pad) / stride⌋ + 1"
-    filled = f"⌊({n_prev} − {f} + 2·{pad}) / {stride}⌋ + 1 = ⌊{num} / {stride}⌋ + 1 = {value}"
+    if pad is None:
+        general = f"{name} = ⌊({name}_prev − f) / stride⌋ + 1"
+        filled = f"⌊({n_prev} − {f}) / {stride}⌋ + 1 = ⌊{num} / {stride}⌋ + 1 = {value}"
+    else:
+        general = f"{name} = ⌊({name}_prev − f + 2·pad) / stride⌋ + 1"
+        filled = f"⌊({n_prev} − {f} + 2·{pad}) / {stride}⌋ + 1 = ⌊{num} / {stride}⌋ + 1 = {value}"
     return f"{general} = {filled}", value
 
 
