@@ -60,3 +60,14 @@ def test_inspect_errors_are_one_line(tmp_path):
     )
     (tmp_path / "empty").mkdir()
     assert_one_line_error(cnnlab("data", "inspect", tmp_path / "empty"), "no class folders")
+
+
+def test_inspect_defaults_to_the_builtin_dataset():
+    from cnnlab.data import synth
+
+    proc = cnnlab("data", "inspect", "--json")
+    assert proc.returncode == 0, proc.stderr
+    out = json.loads(proc.stdout)
+    n_train, n_test = synth.BUILTIN_COUNTS["train"], synth.BUILTIN_COUNTS["test"]
+    assert out["counts"] == {"train": [n_train, n_train], "test": [n_test, n_test]}
+    assert out["modes"] == {"RGB": 2 * (n_train + n_test)} and out["unreadable"] == []

@@ -43,13 +43,21 @@ def synth(
 @data_app.command(epilog="Example:  cnnlab data inspect ../shared/data/cats-and-dogs")
 def inspect(
     directory: Annotated[
-        Path, typer.Argument(help="DIR/train/<class>/* + DIR/test/<class>/*, or DIR/<class>/*.")
-    ],
+        Path | None,
+        typer.Argument(
+            help="DIR/train/<class>/* + DIR/test/<class>/*, or DIR/<class>/*. Default: the built-in dataset.",
+            show_default=False,
+        ),
+    ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
 ) -> None:
     """Show a folder's classes, files per split and class, formats, modes, sizes and unreadable files."""
     from cnnlab.data.inspect import inspect_folder
 
+    if directory is None:
+        from cnnlab.data.synth import builtin_root
+
+        directory = builtin_root()
     report = inspect_folder(directory)
     if as_json:
         typer.echo(json.dumps(report.to_dict(), indent=2))

@@ -31,10 +31,14 @@ import warnings
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from cnnlab.errors import DataError
+
+if TYPE_CHECKING:
+    from PIL.Image import Image as PILImage
 
 #: Pillow formats the reader accepts (Pillow's JPEG decoder also opens camera MPO files, as "MPO").
 FORMATS = ("JPEG", "PNG", "BMP", "GIF", "WEBP")
@@ -191,7 +195,7 @@ def _image_error(path: str | os.PathLike, exc: BaseException) -> DataError:
 _PIL_ERRORS = (OSError, ValueError, SyntaxError, EOFError, MemoryError)
 
 
-def open_image(path: str | os.PathLike):
+def open_image(path: str | os.PathLike) -> PILImage:
     """Open ``path`` with Pillow (header only) if it is a JPEG/PNG/BMP/GIF/WebP image of at most
     ``PIL.Image.MAX_IMAGE_PIXELS`` pixels; otherwise raise a one-line :class:`DataError`."""
     from PIL import Image
