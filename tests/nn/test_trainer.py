@@ -159,3 +159,27 @@ def test_predictor_checks_its_input(tmp_path):
     with pytest.raises(Exception, match=r"uint8 images of shape \('N', 16, 16, 3\)"):
         p.predict_proba(np.zeros((2, 8, 8, 3), np.uint8))
     assert p.predict_proba(np.zeros((0, 16, 16, 3), np.uint8)).shape == (0, 2)
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"lr": 0.0}, "learning rate must be a positive number"),
+        ({"batch_size": 0}, "epochs and batch_size must be >= 1"),
+        ({"label_smoothing": 1.5}, r"label_smoothing must be in \[0, 1\)"),
+        ({"optimizer": "rmsprop"}, "unknown optimizer 'rmsprop'"),
+    ],
+)
+def test_bad_settings_are_one_clear_line(tmp_path, change, message):
+    from cnnlab.errors import CnnlabError
+
+    with pytest.raises(CnnlabError, match=message):
+        trainer.train(_settings(tmp_path, recipe=SMALL.with_overrides(**change)))
+    assert not (tmp_path / "run").exists()
+
+
+def test_image_too_small_for_the_model(tmp_path):
+    from cnnlab.errors import CnnlabError
+
+    with pytest.raises(CnnlabError, match="too small"):
+        trainer.train(TrainSettings(model="cnn", recipe=SMALL, image_size=4, out=tmp_path / "run"))

@@ -35,8 +35,8 @@ from typing import Any
 
 import numpy as np
 
-from cnnlab.architectures import DEFAULT_IMAGE_SIZE
-from cnnlab.errors import RunDirError, TrainingStopped
+from cnnlab.architectures import ARCHITECTURES, DEFAULT_IMAGE_SIZE, get_architecture, output_shapes
+from cnnlab.errors import CnnlabError, DataError, RunDirError, TrainingStopped
 from cnnlab.nn.checkpoint import load_checkpoint, save_checkpoint
 from cnnlab.nn.losses import log_softmax, softmax_cross_entropy
 from cnnlab.nn.model import Sequential, build_model
@@ -137,6 +137,33 @@ def _check_resumable(run: RunDir, settings: TrainSettings, callbacks: Callbacks)
     return stored
 
 
+def _check_settings(settings: TrainSettings) -> None:
+    """One clear line for each setting the trainer cannot use."""
+    r = settings.recipe
+    problems = []
+    if settings.model not in ARCHITECTURES:
+        problems.append(f"unknown model {settings.model!r}; choose one of {sorted(ARCHITECTURES)}")
+    if settings.dtype not in ("float32", "float64"):
+        problems.append(f"dtype must be float32 or float64, not {settings.dtype!r}")
+    if settings.image_size is not None and settings.image_size < 1:
+        problems.append(f"image_size must be a positive integer, got {settings.image_size}")
+    if r.epochs < 1 or r.batch_size < 1:
+        problems.append(f"epochs and batch_size must be >= 1, got {r.epochs} and {r.batch_size}")
+    if not (math.isfinite(r.lr) and r.lr > 0):
+        problems.append(f"the learning rate must be a positive number, got {r.lr}")
+    if r.optimizer not in ("adam", "adamw", "sgd"):
+        problems.append(f"unknown optimizer {r.optimizer!r}; choose adam, adamw or sgd")
+    if r.schedule not in ("constant", "onecycle", "cosine"):
+        problems.append(f"unknown schedule {r.schedule!r}; choose constant, onecycle or cosine")
+    for name in ("dropout", "val_fraction", "label_smoothing"):
+        if not 0.0 <= getattr(r, name) < 1.0:
+            problems.append(f"{name} must be in [0, 1), got {getattr(r, name)}")
+    if r.weight_decay < 0:
+        problems.append(f"weight_decay must be >= 0, got {r.weight_decay}")
+    if problems:
+        raise CnnlabError("; ".join(problems))
+
+
 def train(settings: TrainSettings, callbacks: Callbacks | None = None) -> RunDir:
     """Train ``settings.model`` with ``settings.recipe`` in NumPy; returns the run directory.
 
@@ -155,11 +182,18 @@ def train(settings: TrainSettings, callbacks: Callbacks | None = None) -> RunDir
             resume_from = dict(zip(("params", "optimizer", "meta"), load_checkpoint(last), strict=True))
         else:
             cb.on_message(f"{last} does not exist yet; starting {run.path} from the first epoch")
+    _check_settings(settings)
     recipe = settings.recipe
     image_size = settings.image_size or DEFAULT_IMAGE_SIZE[settings.model]
     dtype = np.dtype(settings.dtype)
+    try:  # before any image is read
+        output_shapes(get_architecture(settings.model), image_size)
+    except ValueError as exc:
+        raise CnnlabError(str(exc)) from None
     data = _load_data(settings, image_size, dtype)
     num_classes = len(data.classes)
+    if data.y_train.size == 0:
+        raise DataError("no training images left after the validation split")
 
     config = settings.to_config()
     config.update(
