@@ -17,8 +17,9 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
+# The lab's cnn on the built-in data: 12 epochs of the improved recipe (~1-2 minutes on 2 cores).
 demo: $(STAMP)
-	$(BIN)/cnnlab train --backend numpy --model cnn --out $(RUN) --overwrite
+	$(BIN)/cnnlab train --backend numpy --model cnn --recipe improved --epochs 12 --out $(RUN) --overwrite
 
 test: $(STAMP)
 	$(BIN)/ruff check .

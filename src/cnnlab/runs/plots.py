@@ -191,7 +191,8 @@ def plot_predictions(
     n_wrong = int((predictions != labels).sum())
     shown_wrong = int((predictions[chosen] != labels[chosen]).sum())
     fig.suptitle(
-        f"{len(chosen)} of {labels.shape[0]} test images; red: mistakes ({shown_wrong} shown of {n_wrong})",
+        f"{len(chosen)} of {labels.shape[0]} test images, "
+        f"with {shown_wrong} of the {n_wrong} mistakes (in red)",
         fontsize=10,
     )
     return _save(fig, path)
