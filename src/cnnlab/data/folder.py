@@ -10,8 +10,9 @@ Each image becomes ``(image_size, image_size, C)`` uint8 with ``C = 3`` (RGB) or
 
 1. EXIF orientation is applied (a no-op for files without the tag).
 2. Transparent images (``RGBA``, ``LA``, ``PA``, ``P`` with a transparent colour) are composited on
-   white; 16-bit and 32-bit integer grey levels (``I;16*``, ``I``) are scaled to 8 bits by ``/ 257``;
-   everything else goes through Pillow's ``convert("RGB")`` / ``convert("L")`` (ITU-R 601-2 luma).
+   white; 16-bit grey levels (``I;16*``, and ``I`` when a value exceeds 255) are scaled to 8 bits by
+   ``round(v / 257)``, float grey levels (``F``) are rounded and clipped to ``0..255``; everything else
+   goes through Pillow's ``convert("RGB")`` / ``convert("L")`` (ITU-R 601-2 luma).
 3. The image is resized to ``image_size x image_size`` with Pillow's ``BILINEAR`` filter, which
    Pillow applies with antialiasing (its support widens with the scale factor) — exactly what the
    lab's ``torchvision.transforms.Resize((64, 64))`` does to a PIL image, so the Kaggle photos decode
@@ -71,8 +72,13 @@ class Listing:
 
 
 def _visible_entries(directory: Path) -> list[os.DirEntry]:
-    with os.scandir(directory) as it:
-        return sorted((e for e in it if not e.name.startswith(".")), key=lambda e: e.name)
+    try:
+        with os.scandir(directory) as it:
+            return sorted((e for e in it if not e.name.startswith(".")), key=lambda e: e.name)
+    except OSError as exc:
+        raise DataError(
+            f"cannot list {directory} ({exc.strerror or exc}); expected a readable folder"
+        ) from None
 
 
 def _class_dirs(directory: Path) -> list[str]:
