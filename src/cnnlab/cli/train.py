@@ -96,7 +96,7 @@ class ProgressCallbacks(Callbacks):
 
     def _print(self, text: str, style: str | None = None) -> None:
         if self.live:
-            self.console.print(text, style=style)
+            self.console.print(text, style=style, markup=False, highlight=False)
         else:
             print(text, flush=True)
 
