@@ -54,6 +54,7 @@ def test_running_means_weight_each_batch_by_its_images():
         assert task.fields["loss"] == pytest.approx(40 / 48)
         assert task.fields["acc"] == pytest.approx(100 * 32 / 48)
         assert task.completed == 2 and task.total == 2
+        cb._run_t0 -= 100  # as if the first epoch took 100 s: one epoch left, so 100 s to go
         cb.on_epoch_end({**ROW, "epoch": 1})
         assert cb.progress.tasks == []  # the bar of a finished epoch makes way for its line
     finally:
@@ -61,7 +62,7 @@ def test_running_means_weight_each_batch_by_its_images():
     out = console.file.getvalue()
     assert "training simple (numpy, recipe lab) on 48 train images" in out
     assert "epoch 1/2  train loss 0.5123" in out
-    assert "run eta" in out
+    assert "(run eta 1:40)" in out
 
 
 def test_plain_lines_when_not_a_terminal(capsys):

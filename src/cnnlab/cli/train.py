@@ -165,8 +165,9 @@ class ProgressCallbacks(Callbacks):
         done = int(row["epoch"]) - self._first_epoch + 1
         left = self.epochs - int(row["epoch"])
         if left > 0 and done > 0:
-            per_epoch = (time.perf_counter() - self._run_t0) / done
-            line += f"  (run eta {_fmt_time(per_epoch * left)})"
+            eta = (time.perf_counter() - self._run_t0) / done * left
+            if eta >= 1:
+                line += f"  (run eta {_fmt_time(eta)})"
         self._print(line)
 
     def on_message(self, text: str) -> None:
