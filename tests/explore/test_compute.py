@@ -8,6 +8,7 @@ cnnlab.ops, which the helpers call).
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import re
 
 import numpy as np
@@ -267,7 +268,9 @@ def _call(mw, method: str, path: str, length: bytes | None) -> list[dict]:
 
     headers = [] if length is None else [(b"content-length", length)]
     scope = {"type": "http", "method": method, "path": path, "headers": headers}
-    asyncio.run(mw(scope, receive, send))
+    # a thread of its own: Playwright's sync API may hold a running event loop in this one
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        pool.submit(asyncio.run, mw(scope, receive, send)).result()
     return sent
 
 
