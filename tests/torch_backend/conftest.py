@@ -10,6 +10,16 @@ from cnnlab.recipes import Recipe
 from cnnlab.training import TrainSettings
 
 
+@pytest.fixture(autouse=True)
+def _one_thread():
+    """One intra-op thread per test: the suite runs with ``-n 2`` on 2 cores, so more would oversubscribe."""
+    torch = pytest.importorskip("torch")
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
 def small_settings(out: Path, **recipe_changes) -> TrainSettings:
     """The ``simple`` model at 16x16 on the built-in dataset: a few seconds per run on a CPU."""
     fields = dict(
