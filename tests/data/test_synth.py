@@ -28,10 +28,13 @@ def test_render_pictures_are_varied():
     assert 40 < imgs.mean() < 215
 
 
-@pytest.mark.parametrize(("label", "size"), [(2, 64), (-1, 64), (0, 4), (0, 16.0)])
-def test_render_rejects_bad_arguments(label, size):
-    with pytest.raises(DataError):
-        synth.render(label, 0, size)
+@pytest.mark.parametrize(
+    ("label", "seed", "size", "match"),
+    [(2, 0, 64, "label"), (-1, 0, 64, "label"), (0, 0, 4, "size"), (0, 0, 16.0, "size"), (0, -1, 64, "seed")],
+)
+def test_render_rejects_bad_arguments(label, seed, size, match):
+    with pytest.raises(DataError, match=match):
+        synth.render(label, seed, size)
 
 
 def test_image_seeds_are_distinct_and_stable():
@@ -64,8 +67,10 @@ def test_write_dataset_refuses_a_non_empty_folder(tmp_path):
     (tmp_path / "d" / "x").write_text("x")
     with pytest.raises(DataError, match="not empty"):
         synth.write_dataset(tmp_path / "d", counts={"train": 1, "test": 1})
-    with pytest.raises(DataError, match="counts"):
-        synth.write_dataset(tmp_path / "e", counts={"train": 1, "val": 1})
+    for bad in ({"train": 1, "val": 1}, {"train": 1}, {"train": 1, "test": 0}):
+        with pytest.raises(DataError, match="counts"):
+            synth.write_dataset(tmp_path / "e", counts=bad)
+        assert not (tmp_path / "e").exists()
 
 
 def test_builtin_root_is_generated_once_and_atomically(tmp_path, monkeypatch):

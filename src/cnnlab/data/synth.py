@@ -283,8 +283,12 @@ def _dog(p: _Painter, rng: np.random.Generator, fur, dark, light) -> None:
 
 
 def render(label: int, seed: int, size: int = BUILTIN_SIZE) -> np.ndarray:
-    """One built-in picture: ``(size, size, 3)`` uint8; ``label`` 0 = cat, 1 = dog; same seed, same image."""
+    """One built-in picture: ``(size, size, 3)`` uint8; ``label`` 0 = cat, 1 = dog; same seed, same image.
 
+    ``seed`` is any non-negative integer (image ``i`` of a written dataset uses :func:`image_seed`).
+    """
+    if not isinstance(seed, int | np.integer) or isinstance(seed, bool) or seed < 0:
+        raise DataError(f"seed must be a non-negative integer, got {seed!r}")
     if label not in (0, 1):
         raise DataError(f"label must be 0 (cat) or 1 (dog), got {label!r}")
     if not isinstance(size, int | np.integer) or size < 8:
@@ -327,9 +331,9 @@ def write_dataset(
     out = Path(out_dir)
     if out.exists() and (not out.is_dir() or any(out.iterdir())):
         raise DataError(f"{out} already exists and is not empty; expected a new or empty directory")
+    if set(counts) != set(_SPLIT_IDS) or any(not isinstance(n, int) or n < 1 for n in counts.values()):
+        raise DataError(f"counts must give a positive number of images for 'train' and 'test', got {counts}")
     for split, n in counts.items():
-        if split not in _SPLIT_IDS or n < 1:
-            raise DataError(f"counts must map 'train'/'test' to positive numbers, got {counts}")
         for label, name in enumerate(CLASSES):
             folder = out / split / name
             folder.mkdir(parents=True, exist_ok=True)
