@@ -324,8 +324,6 @@ def train(settings: TrainSettings, callbacks: Callbacks | None = None) -> RunDir
     :class:`TrainingStopped` on Ctrl-C or a non-finite loss (the last epoch's checkpoints are kept).
     The test split is never touched (``cnnlab.runs.finish_run`` evaluates it).
     """
-    from cnnlab.data import Augmenter, load_dataset, train_val_split
-
     cb = callbacks or Callbacks()
     dist = dist_from_env()
     recipe = settings.recipe
@@ -353,9 +351,7 @@ def train(settings: TrainSettings, callbacks: Callbacks | None = None) -> RunDir
             tdist.init_process_group("nccl" if device.type == "cuda" else "gloo")
             pg_started = True
     try:
-        return _train(
-            settings, recipe, image_size, device, dist, cb, load_dataset, train_val_split, Augmenter
-        )
+        return _train(settings, recipe, image_size, device, dist, cb)
     finally:
         if pg_started:
             import torch.distributed as tdist
@@ -364,8 +360,10 @@ def train(settings: TrainSettings, callbacks: Callbacks | None = None) -> RunDir
 
 
 def _train(
-    settings, recipe, image_size, device, dist, cb, load_dataset, train_val_split, Augmenter
+    settings: TrainSettings, recipe: Recipe, image_size: int, device: torch.device, dist: Dist, cb: Callbacks
 ) -> RunDir:
+    from cnnlab.data import Augmenter, load_dataset, train_val_split
+
     if device.type == "cuda":
         torch.backends.cudnn.deterministic = True
         torch.backends.cudnn.benchmark = False
