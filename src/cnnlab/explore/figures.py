@@ -20,6 +20,8 @@ def _figure(figsize: tuple[float, float]):
 
 def curves_figure(rows: list[dict[str, float | None]]):
     """Loss and accuracy per epoch (train, and validation where the run has it) from ``RunDir.metrics()``."""
+    from matplotlib.ticker import MaxNLocator
+
     fig = _figure((7.0, 3.0))
     ax_loss, ax_acc = fig.subplots(1, 2)
     epochs = [r["epoch"] for r in rows]
@@ -31,6 +33,7 @@ def curves_figure(rows: list[dict[str, float | None]]):
                 ax.plot(*zip(*pts, strict=True), style, markersize=3, label=split)
         ax.set_title(title)
         ax.set_xlabel("epoch")
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.grid(alpha=0.3)
         if ax.lines:
             ax.legend()
@@ -69,7 +72,7 @@ def proba_table(classes: list[str], proba: np.ndarray) -> str:
         rows.append(
             f'<tr data-class="{html.escape(name)}"><td>{b[0]}{html.escape(name)}{b[1]}</td>'
             f'<td class="p" style="text-align:right">{b[0]}{fmt(100 * p, 1)}%{b[1]}</td>'
-            f'<td style="width:160px"><div class="bar" style="width:{100 * p:.1f}%"></div></td></tr>'
+            f'<td class="barcell"><div class="bar" style="width:{100 * p:.1f}%"></div></td></tr>'
         )
     return (
         '<table class="proba" id="model_proba_table"><tr><th>class</th><th>p</th><th></th></tr>'

@@ -37,6 +37,8 @@ CSS = """
 .shape { font-weight: 400; color: #57606a; font-size: 0.9em; }
 .proba td, .proba th { padding: 2px 8px; }
 .bar { background: #4c6ef5; height: 12px; border-radius: 3px; }
+.proba td.barcell { width: 180px; min-width: 140px; }
+#conv_msg:empty, #pool_msg:empty, #model_msg:empty { display: none; }
 """
 
 
