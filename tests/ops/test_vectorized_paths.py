@@ -143,3 +143,32 @@ def test_threads_use_their_own_scratch():
             for s, got in zip((1.0, -2.0), pool.map(work, (1.0, -2.0)), strict=True):
                 for x, y in zip(got, expected[s], strict=True):
                     np.testing.assert_array_equal(x, y)
+
+
+@pytest.mark.parametrize("threads", ["1", "2", "3"])
+def test_worker_threads_give_the_same_results(monkeypatch, two_per_chunk, threads):
+    """Chunks in 1, 2 or 3 worker threads: the same numbers as the loops, and BLAS threads restored."""
+    from cnnlab.ops import _threads
+
+    monkeypatch.setenv("CNNLAB_OPS_THREADS", threads)
+    assert _threads.num_threads() == int(threads)
+    blas_before = _threads._BLAS[0]() if _threads._BLAS else None
+    A, W, b, rng = _conv_inputs(7, 5, 6, 6, 2, 3, 3)
+    two_per_chunk(6 * 6 * 3 * 3 * 2 * A.itemsize)
+    _check_conv(A, W, b, {"stride": 1, "pad": 1}, rng)
+    two_per_chunk(A[0].nbytes)
+    P_ref, c_ref = loops.pool_forward(A, {"f": 2, "stride": 1})
+    P, c = ops.pool_forward(A, {"f": 2, "stride": 1})
+    np.testing.assert_allclose(P, P_ref, atol=TOL)
+    dP = rng.standard_normal(P.shape)
+    np.testing.assert_allclose(ops.pool_backward(dP, c), loops.pool_backward(dP, c_ref), atol=TOL)
+    if blas_before is not None:
+        assert _threads._BLAS[0]() == blas_before
+
+
+def test_bad_thread_setting_is_named(monkeypatch):
+    from cnnlab.ops import _threads
+
+    monkeypatch.setenv("CNNLAB_OPS_THREADS", "two")
+    with pytest.raises(ValueError, match="CNNLAB_OPS_THREADS must be a positive integer, got 'two'"):
+        _threads.num_threads()

@@ -24,6 +24,8 @@ How it is fast
   recomputes each window's maximum and walks the offsets in row-major order: the first position equal to
   the maximum takes the gradient that is left, so the lab's cache is enough and ties follow PyTorch.
   Non-overlapping windows (``stride >= f``) write each input once; overlapping ones add up.
+- chunks run in a few worker threads (:mod:`cnnlab.ops._threads`, ``CNNLAB_OPS_THREADS``), with OpenBLAS
+  single-threaded meanwhile; each chunk writes only its own images of the output.
 - temporaries (padded input, im2col and col2im chunks, pooling masks) live in per-thread scratch arrays
   reused from call to call: fresh multi-megabyte arrays cost page faults every time. Returned arrays are
   always new, and nothing is written into the caller's arrays.
@@ -40,6 +42,7 @@ import numpy as np
 from numpy.lib.stride_tricks import as_strided
 
 from cnnlab.ops import _validate as v
+from cnnlab.ops._threads import run_chunks
 
 __all__ = [
     "clear_workspace",
@@ -150,6 +153,11 @@ def _span(n_out: int, n_in: int, k: int, stride: int, pad: int) -> tuple[slice, 
     return slice(lo, hi), slice(first, first + (hi - lo - 1) * stride + 1, stride)
 
 
+def _chunks(m: int, n: int) -> list[tuple[int, int]]:
+    """``(start, end)`` image ranges of ``n`` images (the last may be shorter)."""
+    return [(s, min(m, s + n)) for s in range(0, m, n)]
+
+
 def _conv(A_prev, W, b, stride, pad, out_shape, dtype, keep_cols):
     """Z = im2col(A_prev) @ W + b, chunk by chunk of images; also the whole im2col matrix if ``keep_cols``."""
     m, n_H, n_W, n_C = out_shape
@@ -161,14 +169,17 @@ def _conv(A_prev, W, b, stride, pad, out_shape, dtype, keep_cols):
     Z = np.empty((m * P, n_C), dtype=dtype)  # every element is written by the matmul
     cols = np.empty((m * P, K), dtype=dtype) if keep_cols else None
     n = _chunk(m, P * K * dtype.itemsize)
-    buf = None if keep_cols else _scratch("cols", (n * P, K), dtype)
-    for s in range(0, m, n):
-        e = min(m, s + n)
-        c = cols[s * P : e * P] if keep_cols else buf[: (e - s) * P]
+
+    def chunk(span: tuple[int, int]) -> None:
+        s, e = span
+        # With keep_cols, a slice of the returned matrix; otherwise this thread's own scratch buffer.
+        c = cols[s * P : e * P] if keep_cols else _scratch("cols", (n * P, K), dtype)[: (e - s) * P]
         c.reshape(e - s, n_H, n_W, f, f, n_C_prev)[...] = _windows(A_pad[s:e], f, stride, n_H, n_W)
         z = Z[s * P : e * P]
         np.matmul(c, W2, out=z)
         z += bias
+
+    run_chunks(chunk, _chunks(m, n))
     return Z.reshape(m, n_H, n_W, n_C), cols
 
 
@@ -179,41 +190,44 @@ def _conv_grads(dZ, A_prev, W, stride, pad, dtype, cols, compute_dA_prev):
     f = W.shape[0]
     K, P = f * f * n_C_prev, n_H * n_W
     dZ2 = np.ascontiguousarray(dZ, dtype=dtype).reshape(m * P, n_C)
-    db = _scratch("ones", (m * P,), dtype, fill=1) @ dZ2
-    dW2 = np.zeros((K, n_C), dtype=dtype)
     n = _chunk(m, P * K * dtype.itemsize)
-    if cols is None:
-        A_pad = _padded_scratch(A_prev, pad, dtype)
-        cols_buf = _scratch("cols", (n * P, K), dtype)
-    dA_prev = None
-    if compute_dA_prev:
-        dA_prev = np.zeros(A_prev.shape, dtype=dtype)
-        # One (n_C, n_C_prev) matrix per kernel offset, so each offset's dcols block is contiguous.
-        W_offsets = np.ascontiguousarray(W.reshape(f * f, n_C_prev, n_C).transpose(0, 2, 1), dtype=dtype)
-        dcols_buf = _scratch("dcols", (f * f, n * P, n_C_prev), dtype)
-        spans_h = [_span(n_H, n_H_prev, i, stride, pad) for i in range(f)]
-        spans_w = [_span(n_W, n_W_prev, j, stride, pad) for j in range(f)]
-    for s in range(0, m, n):
-        e = min(m, s + n)
+    A_pad = _padded_scratch(A_prev, pad, dtype) if cols is None else None
+    dA_prev = np.zeros(A_prev.shape, dtype=dtype) if compute_dA_prev else None
+    # One (n_C, n_C_prev) matrix per kernel offset, so each offset's block of dcols is contiguous.
+    W_offsets = np.ascontiguousarray(W.reshape(f * f, n_C_prev, n_C).transpose(0, 2, 1), dtype=dtype)
+    spans_h = [_span(n_H, n_H_prev, i, stride, pad) for i in range(f)]
+    spans_w = [_span(n_W, n_W_prev, j, stride, pad) for j in range(f)]
+
+    def chunk(span: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
+        s, e = span
         rows = slice(s * P, e * P)
+        g = dZ2[rows]
         if cols is None:
-            c = cols_buf[: (e - s) * P]
+            c = _scratch("cols", (n * P, K), dtype)[: (e - s) * P]
             c.reshape(e - s, n_H, n_W, f, f, n_C_prev)[...] = _windows(A_pad[s:e], f, stride, n_H, n_W)
         else:
             c = cols[rows]
-        dW2 += c.T @ dZ2[rows]
+        dW_part = c.T @ g
+        db_part = _scratch("ones", (n * P,), dtype, fill=1)[: (e - s) * P] @ g
         if compute_dA_prev:
             # dcols[k] = dZ @ W[i, j].T for each kernel offset k = i*f + j: (f*f, rows, n_C_prev).
-            dc = dcols_buf[:, : (e - s) * P]
-            np.matmul(dZ2[rows], W_offsets, out=dc)
+            dc = _scratch("dcols", (f * f, n * P, n_C_prev), dtype)[:, : (e - s) * P]
+            np.matmul(g, W_offsets, out=dc)
             dA = dA_prev[s:e]
-            # col2im: add each offset's block back where its inputs came from (f*f strided adds, no
-            # np.add.at). Offset-major blocks make every add read contiguous memory.
+            # col2im: add each offset's block back onto the inputs it came from (f*f strided adds, no
+            # np.add.at); offset-major blocks make every add read contiguous memory.
             for i, (out_h, in_h) in enumerate(spans_h):
                 for j, (out_w, in_w) in enumerate(spans_w):
                     block = dc[i * f + j].reshape(e - s, n_H, n_W, n_C_prev)
                     dA[:, in_h, in_w, :] += block[:, out_h, out_w, :]
-    return dA_prev, dW2.reshape(W.shape), db.reshape(1, 1, 1, n_C)
+        return dW_part, db_part
+
+    parts = run_chunks(chunk, _chunks(m, n))
+    dW2, db = parts[0]
+    for dW_part, db_part in parts[1:]:  # in chunk order: the result does not depend on the threads
+        dW2 = dW2 + dW_part
+        db = db + db_part
+    return dA_prev, dW2.reshape(W.shape).astype(dtype, copy=False), db.reshape(1, 1, 1, n_C)
 
 
 # ------------------------------------------------------------------------------------------ the eight
@@ -384,14 +398,14 @@ def pool_backward(dA: np.ndarray, cache: tuple, mode: str = "max") -> np.ndarray
     # Plain ufuncs only (multiply by the bool mask, subtract): ``np.copyto(where=)`` is ~10x slower.
     n = _chunk(m, A_prev[0].nbytes)
     out_shape = (n, n_H, n_W, n_C)
-    mx_buf = _scratch("pool_max", out_shape, A_prev.dtype)
-    rem_buf = _scratch("pool_rem", out_shape, dtype)
-    hit_buf = _scratch("pool_hit", out_shape, np.dtype(bool))
-    tmp_buf = _scratch("pool_tmp", out_shape, dtype) if overlapping else None
-    for s in range(0, m, n):
-        e = min(m, s + n)
+
+    def chunk(span: tuple[int, int]) -> None:
+        s, e = span
         X, D, G = A_prev[s:e], dA_prev[s:e], dA[s:e]
-        mx, rem, hit = mx_buf[: e - s], rem_buf[: e - s], hit_buf[: e - s]
+        mx = _scratch("pool_max", out_shape, A_prev.dtype)[: e - s]
+        rem = _scratch("pool_rem", out_shape, dtype)[: e - s]
+        hit = _scratch("pool_hit", out_shape, np.dtype(bool))[: e - s]
+        tmp = _scratch("pool_tmp", out_shape, dtype)[: e - s] if overlapping else None
         views = [_offset(X, i, j, stride, n_H, n_W) for i, j in offsets]
         dests = [_offset(D, i, j, stride, n_H, n_W) for i, j in offsets]
         if len(views) == 1:
@@ -404,7 +418,7 @@ def pool_backward(dA: np.ndarray, cache: tuple, mode: str = "max") -> np.ndarray
         for view, dest in zip(views[:-1], dests[:-1], strict=True):
             np.equal(view, mx, out=hit)
             if overlapping:
-                got = np.multiply(left, hit, out=tmp_buf[: e - s])
+                got = np.multiply(left, hit, out=tmp)
                 dest += got
             else:
                 got = np.multiply(left, hit, out=dest)  # windows are disjoint: dest is written once
@@ -414,4 +428,7 @@ def pool_backward(dA: np.ndarray, cache: tuple, mode: str = "max") -> np.ndarray
             dests[-1] += left
         else:
             np.copyto(dests[-1], left)
+
+    # Chunks are whole images, so overlapping windows never make two chunks write the same input.
+    run_chunks(chunk, _chunks(m, n))
     return dA_prev
