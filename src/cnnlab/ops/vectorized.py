@@ -76,7 +76,7 @@ class _Workspace(threading.local):
 
 
 _workspace = _Workspace()
-_MAX_BUFFERS = 24
+_MAX_BUFFERS = 64  # per thread; the lab CNN uses about 25
 
 
 def _scratch(purpose: object, shape: tuple[int, ...], dtype: np.dtype, fill: float = 0) -> np.ndarray:
