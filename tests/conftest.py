@@ -7,6 +7,11 @@ from pathlib import Path
 
 import pytest
 
+# One BLAS thread per test process: `pytest -n 2` already runs one process per core, and OpenBLAS threads
+# that wait on a busy core slow small matrix products by orders of magnitude (cnnlab.nn's tests ran 2.2x
+# longer without this). Set before NumPy loads OpenBLAS; the xdist workers inherit it.
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+
 REAL_DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "cats-and-dogs"
 
 
