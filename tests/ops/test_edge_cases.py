@@ -153,3 +153,25 @@ def test_conv_forward_cols_fast_path_matches():
         np.testing.assert_array_equal(g1, g2)
     with pytest.raises(ValueError, match="cols has shape"):
         vec.conv_backward(dZ, cache, cols=cols[1:])
+
+
+def test_non_contiguous_inputs(impl):
+    """Strided and transposed views give the same results as their contiguous copies."""
+    rng = np.random.default_rng(9)
+    A_big = rng.standard_normal((2, 10, 7, 6))
+    A_prev = A_big[:, ::2, :, 1::2]  # (2, 5, 7, 3), not contiguous
+    W = rng.standard_normal((2, 3, 3, 3)).transpose(1, 2, 3, 0)  # (3, 3, 3, 2) view
+    b = rng.standard_normal((1, 1, 1, 2))
+    for pad in (0, 1):
+        hp = {"stride": 1, "pad": pad}
+        Z, cache = impl.conv_forward(A_prev, W, b, hp)
+        Z_c, cache_c = impl.conv_forward(A_prev.copy(), W.copy(), b, hp)
+        np.testing.assert_allclose(Z, Z_c, rtol=1e-13, atol=1e-13)
+        dZ = rng.standard_normal(Z.shape[::-1]).T  # a transposed view of the right shape
+        for g, g_c in zip(impl.conv_backward(dZ, cache), impl.conv_backward(dZ.copy(), cache_c), strict=True):
+            np.testing.assert_allclose(g, g_c, rtol=1e-13, atol=1e-13)
+    P, pc = impl.pool_forward(A_prev, {"f": 2, "stride": 1})
+    P_c, pc_c = impl.pool_forward(A_prev.copy(), {"f": 2, "stride": 1})
+    np.testing.assert_array_equal(P, P_c)
+    dP = rng.standard_normal(P.shape[::-1]).T
+    np.testing.assert_array_equal(impl.pool_backward(dP, pc), impl.pool_backward(dP.copy(), pc_c))

@@ -8,8 +8,11 @@ Conventions: NHWC activations ``(m, n_H, n_W, n_C)``; conv weights ``W (f, f, n_
 ``(A_prev, W, b, hparameters)``, pool cache ``(A_prev, hparameters)``; max-pool ties send the gradient to
 the first maximum in row-major order (as PyTorch). Bad input raises ``ValueError`` naming the shapes.
 
-``conv_forward_cols`` / ``conv_backward(..., cols=...)`` is an optional fast path that hands the im2col
-matrix from the forward to the backward pass instead of rebuilding it.
+Beyond the lab's signatures, all optional: ``conv_backward(dZ, cache, compute_dA_prev=False)`` skips the
+input gradient (a network's first layer) and returns ``None`` in its place; ``conv_forward_cols`` /
+``conv_backward(..., cols=...)`` hand the im2col matrix from the forward to the backward pass instead of
+rebuilding it (rebuilding chunk by chunk is about as fast, and holds no big array between the passes).
+Batches run in chunks on ``CNNLAB_OPS_THREADS`` worker threads (default: the CPUs available).
 """
 
 from cnnlab.ops.vectorized import (
