@@ -53,6 +53,12 @@ class Layer:
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.extra_repr()})"
 
+    def clear(self) -> None:
+        """Drop what the last ``forward`` kept for ``backward`` (frees the activations)."""
+        for attr in ("_cache", "_cols", "_mask", "_x", "_shape"):
+            if hasattr(self, attr):
+                setattr(self, attr, None)
+
     def _check_forward_called(self, attr: str) -> None:
         if getattr(self, attr, None) is None:
             raise RuntimeError(f"{type(self).__name__}.backward called before forward")

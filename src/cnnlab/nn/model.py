@@ -58,6 +58,11 @@ class Sequential:
             dout = layer.backward(dout)
         return dout if input_grad else None
 
+    def clear(self) -> None:
+        """Drop every layer's saved activations (after evaluation, to free memory)."""
+        for layer in self.layers:
+            layer.clear()
+
     def train(self, mode: bool = True) -> Sequential:
         """Training mode (dropout active); ``train(False)`` is :meth:`eval`."""
         self.training = mode

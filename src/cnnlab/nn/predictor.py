@@ -79,6 +79,7 @@ class NumpyPredictor:
             x = layer.forward(x)
             if isinstance(layer, ReLU) and i > 0 and isinstance(layers[i - 1], Conv2D):
                 maps.append((f"conv{len(maps) + 1}", x[0].astype(np.float32, copy=True)))
+        self.model.clear()
         return maps
 
 

@@ -125,8 +125,5 @@ def summarize(model: Sequential | str, image_size: int | None = None, batch_size
             rows.append(SummaryRow(i, type(layer).__name__, shape, params, macs))
     finally:
         model.train(was_training)
-        for layer in model.layers:  # drop the caches of the zero batch
-            for attr in ("_cache", "_mask", "_x", "_shape"):
-                if hasattr(layer, attr):
-                    setattr(layer, attr, None)
+        model.clear()  # drop the activations of the zero batch
     return ModelSummary(model.name, (batch_size, c, h, w), rows)

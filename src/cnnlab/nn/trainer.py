@@ -108,6 +108,7 @@ def predict_logprobs(
             out.append(logp)
     finally:
         model.train(was_training)
+        model.clear()
     return np.concatenate(out) if out else np.zeros((0, 0), dtype=model.dtype)
 
 
