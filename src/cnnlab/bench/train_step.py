@@ -2,18 +2,20 @@
 (:mod:`cnnlab.nn`) against PyTorch CPU, measured side by side in one run, and the NumPy step's peak memory.
 
 Target (issue 4): the NumPy step within 1.5x of PyTorch's default (NCHW) layout; channels-last is shown
-too. Each figure is the best of several steps after warm-up; both libraries use their default number
-of threads (the note says how many).
+too. The three steps are timed in turns and each figure is the best of its repeats, so that load from
+other processes hits all alike; both libraries use their default number of threads (the notes say).
 """
 
 from __future__ import annotations
 
 import os
+import time
 import tracemalloc
+from collections.abc import Callable
 
 import numpy as np
 
-from cnnlab.bench import row, timeit
+from cnnlab.bench import row
 
 BATCH = 32
 IMAGE = 64
@@ -79,25 +81,39 @@ def peak_memory_mb(step) -> float:
     return (peak - base) / 1e6
 
 
+def _paired(fns: list[Callable[[], object]], repeat: int, warmup: int = 3) -> list[float]:
+    """Best wall time of each function, timed in turns, so load from other processes hits all alike."""
+    for fn in fns:
+        for _ in range(warmup):
+            fn()
+    best = [float("inf")] * len(fns)
+    for _ in range(repeat):
+        for i, fn in enumerate(fns):
+            t0 = time.perf_counter()
+            fn()
+            best[i] = min(best[i], time.perf_counter() - t0)
+    return best
+
+
 def run(quick: bool = False) -> list[dict]:
     repeat = 5 if quick else 20
     name = "train_step"
     rows = []
     np_step = numpy_step()
-    t_np = timeit(np_step, repeat=repeat, warmup=3)
     threads = os.environ.get("OPENBLAS_NUM_THREADS") or os.environ.get("OMP_NUM_THREADS") or "default"
-    rows.append(row(name, f"cnn b{BATCH} f32 step: numpy", t_np * 1e3, "ms", note=f"BLAS threads: {threads}"))
+    np_note = f"BLAS threads: {threads}"
     try:
         import torch
 
         import cnnlab.torch_backend  # noqa: F401 - the same cnn, built from the same specs
     except ImportError as exc:
-        rows.append(row(name, "cnn step: torch", None, "", note=f"torch not installed: {exc}"))
-        t_torch = None
+        (t_np,) = _paired([np_step], repeat)
+        rows.append(row(name, f"cnn b{BATCH} f32 step: numpy", t_np * 1e3, "ms", note=np_note))
+        rows.append(row(name, "cnn step: torch", None, "", note=f"torch not available: {exc}"))
     else:
-        t_torch = timeit(torch_step(False), repeat=repeat, warmup=3)
-        t_cl = timeit(torch_step(True), repeat=repeat, warmup=3)
+        t_np, t_torch, t_cl = _paired([np_step, torch_step(False), torch_step(True)], repeat)
         note = f"torch threads: {torch.get_num_threads()}"
+        rows.append(row(name, f"cnn b{BATCH} f32 step: numpy", t_np * 1e3, "ms", note=np_note))
         rows.append(row(name, f"cnn b{BATCH} f32 step: torch (NCHW)", t_torch * 1e3, "ms", note=note))
         rows.append(row(name, f"cnn b{BATCH} f32 step: torch channels_last", t_cl * 1e3, "ms", note=note))
         ratio = t_np / t_torch
