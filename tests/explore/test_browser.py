@@ -107,6 +107,12 @@ def test_stepping_the_window_shows_each_sum_of_conv_forward(page: Page, explorer
     assert sorted(map(tuple, framed)) == [
         (r, c) for r in range(2 * h, 2 * h + 3) for c in range(2 * w, 2 * w + 3)
     ]
+    # quick clicks all count: five in a row land on window 3 + 5 (wrapping past the last one)
+    for _ in range(5):
+        page.locator("#win_next").click()
+    k = (3 + 5) % Z.size
+    expect(page.locator("#conv_step_sum")).to_have_text(_fmt_like_page(Z[divmod(k, n_W)]))
+    h, w = divmod(k, n_W)
     # and the terms add up to the shown sum
     terms = page.locator("#conv_terms").text_content().split(" + ")
     total = sum(np.prod([parse_number(x) for x in t.split("×")]) for t in terms[:-1]) + parse_number(

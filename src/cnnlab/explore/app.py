@@ -83,6 +83,19 @@ def _conv_sidebar() -> ui.Sidebar:
     )
 
 
+def _step_button(button_id: str, label: str, delta: int) -> ui.Tag:
+    """A button that moves the ``window`` slider by ``delta`` (wrapping around) in the browser, so the slider
+    stays the one place the window number lives and quick clicks all count."""
+    js = (
+        "var s = $('#window').data('ionRangeSlider'); var n = s.options.max;"
+        f"s.update({{from: ((s.result.from - 1 + ({delta})) % n + n) % n + 1}});"
+        "$('#window').trigger('change');"
+    )
+    return ui.tags.button(
+        label, id=button_id, type="button", class_="btn btn-sm btn-outline-secondary", onclick=js
+    )
+
+
 def _conv_main() -> ui.Tag:
     return ui.div(
         ui.output_ui("conv_msg"),
@@ -106,9 +119,9 @@ def _conv_main() -> ui.Tag:
         ui.card(
             ui.card_header("One window at a time"),
             ui.div(
-                ui.input_action_button("win_prev", "◀ previous", class_="btn-sm btn-outline-secondary"),
+                _step_button("win_prev", "◀ previous", -1),
                 ui.input_slider("window", None, min=1, max=36, value=1, step=1, width="320px"),
-                ui.input_action_button("win_next", "next ▶", class_="btn-sm btn-outline-secondary"),
+                _step_button("win_next", "next ▶", +1),
                 style="display:flex; align-items:center; gap:12px; flex-wrap:wrap",
             ),
             ui.output_ui("conv_step"),
@@ -198,17 +211,19 @@ def _model_panel(has_run: bool) -> ui.Tag:
             ui.input_slider("m_channels", "channels shown per layer", min=1, max=16, value=8, step=1),
             width=300,
         ),
-        ui.output_ui("model_msg"),
-        ui.layout_columns(
-            ui.card(ui.card_header("Training curves"), ui.output_ui("model_curves")),
-            ui.card(ui.card_header("Predicted probabilities"), ui.output_ui("model_proba")),
-            col_widths={"sm": 12, "lg": [7, 5]},
-            fill=False,
-        ),
-        ui.card(
-            ui.card_header("Feature maps after each conv layer (+ ReLU)"),
-            ui.output_ui("model_maps"),
-            fill=False,
+        ui.div(
+            ui.output_ui("model_msg"),
+            ui.layout_columns(
+                ui.card(ui.card_header("Training curves"), ui.output_ui("model_curves")),
+                ui.card(ui.card_header("Predicted probabilities"), ui.output_ui("model_proba")),
+                col_widths={"sm": 12, "lg": [7, 5]},
+                fill=False,
+            ),
+            ui.card(
+                ui.card_header("Feature maps after each conv layer (+ ReLU)"),
+                ui.output_ui("model_maps"),
+                fill=False,
+            ),
         ),
     )
 
@@ -338,21 +353,6 @@ def make_server(run_dir: str | os.PathLike | None, predictor: Any = None):
             with reactive.isolate():
                 ui.update_slider("window", max=max(n, 1), value=min(input.window(), n))
 
-        @reactive.effect
-        @reactive.event(input.win_next)
-        def _next():
-            res, _ = conv_or_none()
-            if res is not None:
-                ui.update_slider("window", value=input.window() % res.Z.size + 1)
-
-        @reactive.effect
-        @reactive.event(input.win_prev)
-        def _prev():
-            res, _ = conv_or_none()
-            if res is not None:
-                n = res.Z.size
-                ui.update_slider("window", value=(input.window() - 2) % n + 1)
-
         @render.ui
         def f_note():
             name = input.filter()
@@ -421,17 +421,18 @@ def make_server(run_dir: str | os.PathLike | None, predictor: Any = None):
         def _out_view(Z: np.ndarray, cell: tuple[int, int]) -> str:
             if max(Z.shape) <= C.GRID_MAX:
                 return H.grid(Z, grid_id="conv_out_grid", cell=cell)
-            return H.picture(Z, cell=cell, cmap="RdBu_r" if Z.min() < 0 else "gray", alt="output")
+            signed = bool(Z.min() < 0)
+            return H.picture(
+                Z, cell=cell, cmap="RdBu_r" if signed else "gray", symmetric=signed, alt="output"
+            )
 
         @render.ui
         def conv_formula():
             try:
                 A = conv_input()
                 W = conv_filter()
-            except _Waiting:
-                return None
-            except (CnnlabError, ValueError) as exc:
-                return _html(H.error(str(exc)))
+            except (_Waiting, CnnlabError, ValueError):
+                return None  # a bad input or filter: the message at the top of the page says why
             f, p, s = W.shape[0], input.pad(), input.stride()
             lines = []
             values = []

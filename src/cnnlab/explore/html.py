@@ -38,7 +38,6 @@ CSS = """
 .proba td, .proba th { padding: 2px 8px; }
 .bar { background: #4c6ef5; height: 12px; border-radius: 3px; }
 .proba td.barcell { width: 180px; min-width: 140px; }
-#conv_msg:empty, #pool_msg:empty, #model_msg:empty { display: none; }
 """
 
 
@@ -111,9 +110,11 @@ def picture(
     width_px: int = 300,
     alt: str = "",
     colorbar: bool = True,
+    symmetric: bool = False,
 ) -> str:
     """``arr (n_H, n_W)`` (or an ``(H, W, 3)`` uint8 picture) as an inline PNG ``<img>``, with the padding
-    border dashed, the current window or output cell framed in orange."""
+    border dashed, the current window or output cell framed in orange; ``symmetric`` centres the colour
+    scale on 0 (white in a diverging colour map)."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -127,7 +128,8 @@ def picture(
         im = ax.imshow(arr, interpolation="nearest")
         colorbar = False
     else:
-        im = ax.imshow(arr, cmap=cmap, interpolation="nearest")
+        m = float(np.max(np.abs(arr))) if symmetric and arr.size else None
+        im = ax.imshow(arr, cmap=cmap, interpolation="nearest", vmin=-m if m else None, vmax=m or None)
     n_H, n_W = arr.shape[:2]
     if pad:
         ax.add_patch(
