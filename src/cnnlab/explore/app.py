@@ -61,7 +61,6 @@ def _conv_sidebar() -> ui.Sidebar:
             "input.source !== 'random'",
             ui.input_select("img_size", "Resize to (grayscale)", IMAGE_SIZES, selected="16"),
         ),
-        ui.hr(),
         ui.input_select("filter", "Filter", C.FILTERS, selected="vertical"),
         ui.panel_conditional(
             "input.filter === 'random'", ui.input_numeric("filter_seed", "filter seed", 0, min=0)

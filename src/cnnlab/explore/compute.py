@@ -147,7 +147,10 @@ def read_upload(path: str | os.PathLike, image_size: int) -> np.ndarray:
         with Image.open(path) as im:
             width, height = im.size
     except (UnidentifiedImageError, Image.DecompressionBombError, OSError, ValueError, SyntaxError) as exc:
-        raise UploadError(f"not a picture Pillow can read ({type(exc).__name__})") from exc
+        raise UploadError(
+            "not a picture, or a damaged one: expected a PNG, JPEG, BMP, GIF or WebP image "
+            f"({type(exc).__name__})"
+        ) from exc
     if width * height > MAX_UPLOAD_PIXELS:
         raise UploadError(
             f"the picture is {width}×{height} = {width * height / 1e6:.0f} megapixels; "
