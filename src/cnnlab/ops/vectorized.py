@@ -62,6 +62,8 @@ __all__ = [
 #: Target size of one chunk of the im2col matrix: small enough to stay in a core's L2 cache between being
 #: written and being read by the matmul (the whole matrix of a (32, 32, 32, 16) input is 19 MB).
 CHUNK_BYTES = 2 << 20
+#: Up to this many input channels, col2im accumulates channels-first (faster for RGB input).
+SMALL_C = 4
 
 
 class _Workspace(threading.local):
@@ -193,8 +195,14 @@ def _conv_grads(dZ, A_prev, W, stride, pad, dtype, cols, compute_dA_prev):
     n = _chunk(m, P * K * dtype.itemsize)
     A_pad = _padded_scratch(A_prev, pad, dtype) if cols is None else None
     dA_prev = np.zeros(A_prev.shape, dtype=dtype) if compute_dA_prev else None
-    # One (n_C, n_C_prev) matrix per kernel offset, so each offset's block of dcols is contiguous.
-    W_offsets = np.ascontiguousarray(W.reshape(f * f, n_C_prev, n_C).transpose(0, 2, 1), dtype=dtype)
+    # col2im layout. Few input channels (an RGB image): dcols.T = W @ dZ.T, (f, f, n_C_prev, rows), added
+    # into a channels-first buffer, so the adds run along image rows rather than 3-element pixels.
+    # Otherwise one (n_C, n_C_prev) matrix per kernel offset, so each offset's block of dcols is contiguous.
+    channels_first = n_C_prev <= SMALL_C
+    if channels_first:
+        W_all = np.ascontiguousarray(W.reshape(K, n_C), dtype=dtype)
+    else:
+        W_offsets = np.ascontiguousarray(W.reshape(f * f, n_C_prev, n_C).transpose(0, 2, 1), dtype=dtype)
     spans_h = [_span(n_H, n_H_prev, i, stride, pad) for i in range(f)]
     spans_w = [_span(n_W, n_W_prev, j, stride, pad) for j in range(f)]
 
@@ -209,7 +217,17 @@ def _conv_grads(dZ, A_prev, W, stride, pad, dtype, cols, compute_dA_prev):
             c = cols[rows]
         dW_part = c.T @ g
         db_part = _scratch("ones", (n * P,), dtype, fill=1)[: (e - s) * P] @ g
-        if compute_dA_prev:
+        if compute_dA_prev and channels_first:
+            dcT = _scratch("dcolsT", (K, n * P), dtype)[:, : (e - s) * P]
+            np.matmul(W_all, g.T, out=dcT)
+            blocks = dcT.reshape(f, f, n_C_prev, e - s, n_H, n_W)
+            acc = _scratch("dA_T", (n_C_prev, n, n_H_prev, n_W_prev), dtype)[:, : e - s]
+            acc.fill(0)
+            for i, (out_h, in_h) in enumerate(spans_h):
+                for j, (out_w, in_w) in enumerate(spans_w):
+                    acc[:, :, in_h, in_w] += blocks[i, j][:, :, out_h, out_w]
+            dA_prev[s:e] = acc.transpose(1, 2, 3, 0)
+        elif compute_dA_prev:
             # dcols[k] = dZ @ W[i, j].T for each kernel offset k = i*f + j: (f*f, rows, n_C_prev).
             dc = _scratch("dcols", (f * f, n * P, n_C_prev), dtype)[:, : (e - s) * P]
             np.matmul(g, W_offsets, out=dc)
