@@ -160,6 +160,27 @@ def _chunks(m: int, n: int) -> list[tuple[int, int]]:
     return [(s, min(m, s + n)) for s in range(0, m, n)]
 
 
+def _im2col_chunk(A_pad, s, e, f, stride, n_H, n_W, n, dtype) -> np.ndarray:
+    """This thread's im2col matrix ``(rows, f*f*n_C_prev)`` of images ``s:e`` (reused scratch memory).
+
+    With few channels (an RGB image) it is stored K-major, ``(f, f, n_C_prev, rows)``, and returned
+    transposed: each of the ``f*f`` copies then moves whole image rows instead of 3-element pixels.
+    """
+    n_C_prev = A_pad.shape[3]
+    P, K = n_H * n_W, f * f * n_C_prev
+    rows = (e - s) * P
+    if n_C_prev <= SMALL_C:
+        cT = _scratch("colsT", (K, n * P), dtype)[:, :rows]
+        c6 = cT.reshape(f, f, n_C_prev, e - s, n_H, n_W)  # splits axes only: always a view
+        for i in range(f):
+            for j in range(f):
+                c6[i, j] = _offset(A_pad[s:e], i, j, stride, n_H, n_W).transpose(3, 0, 1, 2)
+        return cT.T
+    c = _scratch("cols", (n * P, K), dtype)[:rows]
+    c.reshape(e - s, n_H, n_W, f, f, n_C_prev)[...] = _windows(A_pad[s:e], f, stride, n_H, n_W)
+    return c
+
+
 def _conv(A_prev, W, b, stride, pad, out_shape, dtype, keep_cols):
     """Z = im2col(A_prev) @ W + b, chunk by chunk of images; also the whole im2col matrix if ``keep_cols``."""
     m, n_H, n_W, n_C = out_shape
@@ -174,9 +195,11 @@ def _conv(A_prev, W, b, stride, pad, out_shape, dtype, keep_cols):
 
     def chunk(span: tuple[int, int]) -> None:
         s, e = span
-        # With keep_cols, a slice of the returned matrix; otherwise this thread's own scratch buffer.
-        c = cols[s * P : e * P] if keep_cols else _scratch("cols", (n * P, K), dtype)[: (e - s) * P]
-        c.reshape(e - s, n_H, n_W, f, f, n_C_prev)[...] = _windows(A_pad[s:e], f, stride, n_H, n_W)
+        if keep_cols:  # a slice of the returned matrix
+            c = cols[s * P : e * P]
+            c.reshape(e - s, n_H, n_W, f, f, n_C_prev)[...] = _windows(A_pad[s:e], f, stride, n_H, n_W)
+        else:
+            c = _im2col_chunk(A_pad, s, e, f, stride, n_H, n_W, n, dtype)
         z = Z[s * P : e * P]
         np.matmul(c, W2, out=z)
         z += bias
@@ -210,11 +233,7 @@ def _conv_grads(dZ, A_prev, W, stride, pad, dtype, cols, compute_dA_prev):
         s, e = span
         rows = slice(s * P, e * P)
         g = dZ2[rows]
-        if cols is None:
-            c = _scratch("cols", (n * P, K), dtype)[: (e - s) * P]
-            c.reshape(e - s, n_H, n_W, f, f, n_C_prev)[...] = _windows(A_pad[s:e], f, stride, n_H, n_W)
-        else:
-            c = cols[rows]
+        c = _im2col_chunk(A_pad, s, e, f, stride, n_H, n_W, n, dtype) if cols is None else cols[rows]
         dW_part = c.T @ g
         db_part = _scratch("ones", (n * P,), dtype, fill=1)[: (e - s) * P] @ g
         if compute_dA_prev and channels_first:
