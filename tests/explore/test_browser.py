@@ -190,3 +190,19 @@ def test_model_tab_without_a_run_says_how_to_get_one(page: Page, explorer_url: s
     open_app(page, explorer_url)
     controller.NavsetBar(page, "tab").set("Model")
     expect(page.get_by_text("cnnlab explore --run runs/NAME")).to_be_visible()
+
+
+def test_an_upload_over_10_mb_is_refused_by_the_server_with_a_message(
+    page: Page, explorer_url: str, tmp_path
+):
+    open_app(page, explorer_url)
+    controller.InputSelect(page, "source").set("upload")
+    big = tmp_path / "huge.png"
+    with big.open("wb") as fh:
+        fh.truncate(11 * 2**20)
+    page.locator("#upload").set_input_files(big)
+    expect(page.locator("#upload_progress")).to_contain_text("uploads are limited to 10 MB")
+    # nothing reached the app: it still asks for a picture, and it still answers
+    expect(page.locator("#conv_msg_text")).to_contain_text("Choose a picture")
+    controller.InputSelect(page, "source").set("random")
+    expect(page.locator("#conv_out_shape_text")).to_have_text("6 × 6")
