@@ -4,7 +4,8 @@ Cases are the three blocks of the lab's ``CNNClassifier`` at batch 32, float32: 
 3->16, 16->32 and 32->64 channels on 64x64, 32x32 and 16x16 inputs, each followed by MaxPool(2, 2).
 
 - ``loops / vectorized``: block 1 only. The loops take seconds per image, so they run on a smaller batch
-  and both sides are compared per image (the note gives the batch sizes). Target (issue 2): >= 1000x.
+  and both sides are compared per image (the note gives the batch sizes). Target (issue 2) for the
+  first conv layer: >= 1000x; the max-pool ratio is shown for information.
 - ``vectorized / torch``: conv forward+backward (every gradient, the input's included) and max-pool
   forward+backward per block, then the three blocks together. Target: within 2.0x of PyTorch's default
   NCHW layout (aim 1.0x); channels-last is shown as well. Both libraries use their default number of
@@ -109,9 +110,9 @@ def _loops_rows(quick: bool) -> list[dict]:
     A, W, b, dZ, dP = _block_arrays(side, c_in, c_out, BATCH)
     Z, _ = vec.conv_forward(A, W, b, CONV_HP)
     rows = []
-    for name, make in (
-        ("conv1 fwd+bwd", lambda ops, m: _numpy_conv(ops, A[:m], W, b, dZ[:m])),
-        ("maxpool1 fwd+bwd", lambda ops, m: _numpy_pool(ops, Z[:m], dP[:m])),
+    for name, make, target in (
+        ("conv1 fwd+bwd", lambda ops, m: _numpy_conv(ops, A[:m], W, b, dZ[:m]), LOOPS_TARGET),
+        ("maxpool1 fwd+bwd", lambda ops, m: _numpy_pool(ops, Z[:m], dP[:m]), None),
     ):
         t_loops = timeit(make(loops, small), repeat=1, warmup=0)
         t_vec = timeit(make(vec, BATCH), repeat=3 if quick else 10)
@@ -122,8 +123,8 @@ def _loops_rows(quick: bool) -> list[dict]:
                 f"{name}: loops / vectorized (per image)",
                 ratio,
                 "x",
-                f">= {LOOPS_TARGET:,.0f}",
-                ratio >= LOOPS_TARGET,
+                f">= {target:,.0f}" if target else "",
+                ratio >= target if target else None,
                 f"loops {t_loops:.2f} s for {small} image(s); vectorized {t_vec * 1e3:.1f} ms for {BATCH}",
             )
         )
