@@ -120,3 +120,40 @@ def test_resume_takes_the_run_settings(tmp_path):
         build_settings(**_options(out=tmp_path, resume=True, epochs=9))
     with pytest.raises(CnnlabError, match="--model simple, not cnn"):
         build_settings(**_options(out=tmp_path, resume=True, model="cnn"))
+
+
+def _stopping_trainer(message: str, cause: BaseException | None):
+    from cnnlab.errors import TrainingStopped
+
+    def train(settings, callbacks):
+        (settings.out / "last.npz").parent.mkdir(parents=True, exist_ok=True)
+        try:
+            if cause is not None:
+                raise cause
+            raise TrainingStopped(message)
+        except KeyboardInterrupt:
+            raise TrainingStopped(message) from None
+
+    return train
+
+
+@pytest.mark.parametrize(
+    ("cause", "code"), [(None, 1), (KeyboardInterrupt(), 130)], ids=["non-finite loss", "ctrl-c"]
+)
+def test_a_stopped_run_is_one_line(monkeypatch, tmp_path, capsys, cause, code):
+    import cnnlab.cli as cli
+    import cnnlab.cli.train as train_cli
+
+    message = "the training loss became nan at epoch 2, step 3; kept the checkpoint of epoch 1"
+    monkeypatch.setattr(train_cli, "_trainer", lambda backend: _stopping_trainer(message, cause))
+    out = tmp_path / "run"
+    assert cli.main(["train", "--model", "simple", "--out", str(out)]) == code
+    err = capsys.readouterr().err.strip().splitlines()
+    # no last checkpoint was written by this fake trainer: nothing to resume
+    assert err == [f"cnnlab: training stopped: {message}; no epoch finished, so there is nothing to resume"]
+    (out / "config.json").write_text('{"backend": "numpy"}')
+    (out / "last.npz").write_bytes(b"")
+    monkeypatch.setattr(train_cli, "_trainer", lambda backend: _stopping_trainer(message, cause))
+    assert cli.main(["train", "--model", "simple", "--out", str(out), "--overwrite"]) == code
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == [f"cnnlab: training stopped: {message}; continue with: cnnlab train --out {out} --resume"]

@@ -160,7 +160,7 @@ def _epochs_table(rows: list[dict]) -> str:
             _pct(r.get("train_acc")),
             _num(r.get("val_loss")),
             _pct(r.get("val_acc")),
-            _num(r.get("lr"), 3),
+            "-" if r.get("lr") is None else f"{r['lr']:.2e}",
             _num(r.get("seconds"), 3),
             "-" if r.get("images_per_s") is None else f"{r['images_per_s']:,.0f}",
         ]
