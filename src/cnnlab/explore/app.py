@@ -339,11 +339,9 @@ def make_server(run_dir: str | os.PathLike | None, predictor: Any = None):
             return C.conv_window(res, k)
 
         @reactive.effect
-        def _fixed_f():
-            if input.filter() in C.FIXED_3X3:
-                with reactive.isolate():
-                    if input.f() != 3:
-                        ui.update_slider("f", value=3)
+        def _fixed_f():  # a 3x3-only filter holds the f slider at 3
+            if input.filter() in C.FIXED_3X3 and input.f() != 3:
+                ui.update_slider("f", value=3)
 
         @reactive.effect
         def _window_range():
