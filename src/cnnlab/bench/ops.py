@@ -10,7 +10,8 @@ Cases are the three blocks of the lab's ``CNNClassifier`` at batch 32, float32: 
   forward+backward per block, then the three blocks together. Target: within 2.0x of PyTorch's default
   NCHW layout (aim 1.0x); channels-last is shown as well. Both libraries use their default number of
   threads; the two sides are timed alternately and each figure is the best of its repeats, so that load
-  from other processes hits both alike.
+  from other processes hits both alike. On a busy machine multi-threaded timings swing widely, so the
+  totals are also given with one thread on each side, measured as CPU time.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from collections.abc import Callable
 import numpy as np
 
 from cnnlab.bench import row, timeit
+from cnnlab.ops._threads import num_threads
 
 BATCH = 32
 #: (input side, in channels, out channels) of the three conv blocks of the lab's CNNClassifier.
@@ -148,37 +150,34 @@ def _torch_rows(quick: bool) -> list[dict]:
 
     repeat = 3 if quick else 15
     rows = []
-    totals = {"numpy": 0.0, "torch": 0.0, "torch_cl": 0.0}
-    threads = f"torch {torch.get_num_threads()} threads, {os.cpu_count()} CPUs"
+    cases = []  # (name, numpy fn, torch NCHW fn, torch channels_last fn)
     for k, (side, c_in, c_out) in enumerate(BLOCKS, start=1):
         A, W, b, dZ, dP = _block_arrays(side, c_in, c_out, BATCH, seed=k)
         Z, _ = vec.conv_forward(A, W, b, CONV_HP)
         t_conv, t_pool = _torch_cases(A, W, b, dZ, dP, channels_last=False)
         cl_conv, cl_pool = _torch_cases(A, W, b, dZ, dP, channels_last=True)
-        for name, np_fn, t_fn, cl_fn in (
-            (
-                f"conv{k} {c_in}->{c_out} @{side}x{side} fwd+bwd",
-                _numpy_conv(vec, A, W, b, dZ),
-                t_conv,
-                cl_conv,
-            ),
-            (f"maxpool{k} @{side}x{side}x{c_out} fwd+bwd", _numpy_pool(vec, Z, dP), t_pool, cl_pool),
-        ):
-            t_np, t_t, t_cl = _paired([np_fn, t_fn, cl_fn], repeat)
-            totals["numpy"] += t_np
-            totals["torch"] += t_t
-            totals["torch_cl"] += t_cl
-            rows.append(
-                row(
-                    "ops",
-                    f"{name}: vectorized / torch",
-                    t_np / t_t,
-                    "x",
-                    note=f"numpy {t_np * 1e3:.1f} ms, torch NCHW {t_t * 1e3:.1f} ms, "
-                    f"channels_last {t_cl * 1e3:.1f} ms",
-                )
+        conv_name = f"conv{k} {c_in}->{c_out} @{side}x{side} fwd+bwd"
+        cases.append((conv_name, _numpy_conv(vec, A, W, b, dZ), t_conv, cl_conv))
+        cases.append((f"maxpool{k} @{side}x{side}x{c_out} fwd+bwd", _numpy_pool(vec, Z, dP), t_pool, cl_pool))
+
+    totals = np.zeros(3)
+    for name, *fns in cases:
+        t_np, t_t, t_cl = _paired(fns, repeat)
+        totals += (t_np, t_t, t_cl)
+        rows.append(
+            row(
+                "ops",
+                f"{name}: vectorized / torch",
+                t_np / t_t,
+                "x",
+                note=f"numpy {t_np * 1e3:.1f} ms, torch NCHW {t_t * 1e3:.1f} ms, "
+                f"channels_last {t_cl * 1e3:.1f} ms",
             )
-    ratio = totals["numpy"] / totals["torch"]
+        )
+    threads = (
+        f"torch {torch.get_num_threads()} threads, cnnlab.ops {num_threads()} threads, {os.cpu_count()} CPUs"
+    )
+    ratio = totals[0] / totals[1]
     rows.append(
         row(
             "ops",
@@ -186,21 +185,62 @@ def _torch_rows(quick: bool) -> list[dict]:
             ratio,
             "x",
             f"<= {TORCH_TARGET} (aim 1.0)",
-            ratio <= TORCH_TARGET,
-            f"numpy {totals['numpy'] * 1e3:.1f} ms, torch {totals['torch'] * 1e3:.1f} ms; batch {BATCH}, "
-            f"float32, every gradient; {threads}",
+            bool(ratio <= TORCH_TARGET),
+            f"numpy {totals[0] * 1e3:.1f} ms, torch {totals[1] * 1e3:.1f} ms; batch {BATCH}, float32, "
+            f"every gradient; {threads}",
         )
     )
     rows.append(
         row(
             "ops",
             "3 blocks conv+maxpool fwd+bwd: vectorized / torch channels_last",
-            totals["numpy"] / totals["torch_cl"],
+            totals[0] / totals[2],
             "x",
-            note=f"torch channels_last {totals['torch_cl'] * 1e3:.1f} ms",
+            note=f"torch channels_last {totals[2] * 1e3:.1f} ms",
         )
     )
+    rows += _one_core_rows(cases, repeat)
     return rows
+
+
+def _one_core_rows(cases, repeat: int) -> list[dict]:
+    """The same totals with one thread on each side, as CPU time: insensitive to other processes' load."""
+    import torch
+
+    from cnnlab.ops._threads import blas_single_threaded
+
+    saved_torch, saved_env = torch.get_num_threads(), os.environ.get("CNNLAB_OPS_THREADS")
+    torch.set_num_threads(1)
+    os.environ["CNNLAB_OPS_THREADS"] = "1"
+    try:
+        with blas_single_threaded():
+            totals = np.zeros(3)
+            for _, *fns in cases:
+                for fn in fns:
+                    fn()
+                best = np.full(3, np.inf)
+                for _ in range(repeat):
+                    for k, fn in enumerate(fns):
+                        t0 = time.process_time()
+                        fn()
+                        best[k] = min(best[k], time.process_time() - t0)
+                totals += best
+    finally:
+        torch.set_num_threads(saved_torch)
+        if saved_env is None:
+            os.environ.pop("CNNLAB_OPS_THREADS", None)
+        else:
+            os.environ["CNNLAB_OPS_THREADS"] = saved_env
+    return [
+        row(
+            "ops",
+            f"3 blocks, one thread each (CPU time): vectorized / torch {layout}",
+            totals[0] / totals[k],
+            "x",
+            note=f"numpy {totals[0] * 1e3:.1f} ms, torch {layout} {totals[k] * 1e3:.1f} ms",
+        )
+        for k, layout in ((1, "NCHW"), (2, "channels_last"))
+    ]
 
 
 def run(quick: bool = False) -> list[dict]:
