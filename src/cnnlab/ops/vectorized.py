@@ -19,7 +19,9 @@ How it is fast
   :func:`conv_forward_cols`), ``db = ones @ dZ`` (a matmul beats ``sum(axis=0)`` on tall arrays), and
   ``dA_prev`` by col2im: ``dZ @ W[i, j].T`` for every kernel offset, each added back onto the input
   positions it came from -- ``f*f`` strided additions, no ``np.add.at``. ``compute_dA_prev=False`` skips
-  ``dA_prev`` (a network's first layer).
+  ``dA_prev`` (a network's first layer). For inputs with at most :data:`SMALL_C` channels (RGB images)
+  the im2col matrix is stored K-major and col2im accumulates channels-first, so copies and additions
+  run along image rows rather than over 3-element pixels.
 - pooling: one whole-array strided operation per window offset (``f*f`` of them). Max-pool backward
   recomputes each window's maximum and walks the offsets in row-major order: the first position equal to
   the maximum takes the gradient that is left, so the lab's cache is enough and ties follow PyTorch.
