@@ -98,3 +98,16 @@ def explorer_url() -> str:
     proc, url = start_explorer()
     yield url
     stop(proc)
+
+
+@pytest.fixture(autouse=True)
+def _patient_expect():
+    """Generous waits: the machines running the suite are shared, and a first render imports matplotlib."""
+    try:
+        from playwright.sync_api import expect
+    except ImportError:  # pragma: no cover - playwright is in the dev extra
+        yield
+        return
+    expect.set_options(timeout=20_000)
+    yield
+    expect.set_options(timeout=5_000)

@@ -35,7 +35,7 @@ def read_grid(page: Page, grid_id: str) -> np.ndarray:
     return np.array([[parse_number(t) for t in r] for r in rows], dtype=np.float64)
 
 
-def wait_for_grid(page: Page, grid_id: str, expected: np.ndarray, timeout: float = 10.0) -> None:
+def wait_for_grid(page: Page, grid_id: str, expected: np.ndarray, timeout: float = 20.0) -> None:
     """Wait until grid ``grid_id`` shows ``expected`` (to the 3 decimals the page prints)."""
     deadline = time.monotonic() + timeout
     shown = None

@@ -69,7 +69,7 @@ def test_model_tab_shows_curves_feature_maps_and_the_models_probabilities(page: 
     for name, prob in zip(predictor.classes, p, strict=True):
         cell = page.locator(f"#model_proba_table tr[data-class='{name}'] td.p")
         expect(cell).to_have_text(re.compile(r"[\d.]+%"))
-        expect(cell).to_have_text(f"{round(100 * prob, 1):g}%".replace("-", "−"), timeout=10000)
+        expect(cell).to_have_text(f"{round(100 * prob, 1):g}%".replace("-", "−"))
     expect(page.locator("#model_curves img[alt='training curves']")).to_be_visible()
     expect(page.locator("#model_maps img[alt='feature maps']")).to_be_visible()
     assert np.isclose(p.sum(), 1.0)
