@@ -187,3 +187,12 @@ def test_report_escapes_what_it_shows(tmp_path):
     assert "<b>cat</b>" not in html
     assert "&lt;b&gt;cat&lt;/b&gt;" in html and "dog &amp; co" in html
     assert re.search(r"<td class=\"l\">dog &amp; co</td>", html)
+
+
+def test_curves_note_says_what_the_training_numbers_include():
+    from cnnlab.recipes import RECIPES
+    from cnnlab.runs.report import curves_note
+
+    assert curves_note(RECIPES["lab"].to_dict()) is None
+    note = curves_note(RECIPES["improved"].to_dict())
+    assert "augmented images" in note and "dropout 0.3" in note and "label smoothing 0.1" in note

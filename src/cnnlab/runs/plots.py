@@ -52,12 +52,15 @@ def _series(rows: Sequence[dict[str, Any]], key: str) -> tuple[list[float], list
 
 
 def plot_curves(
-    rows: Sequence[dict[str, Any]], path: str | os.PathLike | None = None, title: str | None = None
+    rows: Sequence[dict[str, Any]],
+    path: str | os.PathLike | None = None,
+    title: str | None = None,
+    note: str | None = None,
 ) -> bytes:
     """Loss per epoch (the lab's plot) and accuracy per epoch, train vs validation.
 
     ``rows``: the rows of ``metrics.csv`` (``RunDir.metrics()``); validation lines are drawn only where
-    the run has a validation split.
+    the run has a validation split. ``note``: a small line under the plots (how the numbers were measured).
     """
     fig = _figure(10, 4)
     ax_loss, ax_acc = fig.subplots(1, 2)
@@ -80,6 +83,8 @@ def plot_curves(
         ax_acc.set_ylim(0, 1.02)
     if title:
         fig.suptitle(title)
+    if note:
+        fig.supxlabel(note, fontsize=8, color="#555555")
     return _save(fig, path)
 
 

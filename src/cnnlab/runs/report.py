@@ -269,6 +269,23 @@ def write_summary(run: RunDir) -> Path:
     return path
 
 
+def curves_note(recipe: dict[str, Any]) -> str | None:
+    """Why the training curves can sit below the validation ones: what the training numbers include."""
+    parts = []
+    if recipe.get("augment"):
+        parts.append("augmented images")
+    if recipe.get("dropout"):
+        parts.append(f"dropout {recipe['dropout']:g}")
+    if recipe.get("label_smoothing"):
+        parts.append(f"label smoothing {recipe['label_smoothing']:g} in the loss")
+    if not parts:
+        return None
+    return (
+        f"train: running means over each epoch, with {', '.join(parts)}; "
+        "validation: un-augmented images, after the epoch"
+    )
+
+
 def write_plots(run: RunDir, evaluation: Any | None = None) -> list[Path]:
     """Write ``curves.png`` (from metrics.csv) and, given an evaluation, ``confusion.png`` and
     ``predictions.png``; return the paths written."""
@@ -278,7 +295,7 @@ def write_plots(run: RunDir, evaluation: Any | None = None) -> list[Path]:
     recipe = (cfg.get("recipe") or {}).get("name", "?")
     title = f"{run.path.resolve().name}: {cfg.get('model', '?')} / {cfg.get('backend', '?')} / {recipe}"
     written = [run / CURVES]
-    plots.plot_curves(run.metrics(), run / CURVES, title=title)
+    plots.plot_curves(run.metrics(), run / CURVES, title=title, note=curves_note(cfg.get("recipe") or {}))
     if evaluation is not None:
         plots.plot_confusion(evaluation.report["confusion"], evaluation.classes, run / CONFUSION)
         plots.plot_predictions(
