@@ -28,6 +28,7 @@ class Recipe:
     schedule: str = "constant"  # "constant" | "onecycle" | "cosine"
     warmup_fraction: float = 0.3  # onecycle: fraction of steps spent rising to ``lr``
     augment: bool = False  # random flip + padded random crop + mild colour jitter (cnnlab.data.augment)
+    augment_pad: int = 4  # the crop's reflect padding: Augmenter(seed, pad=augment_pad), shifts of +-pad px
     dropout: float = 0.0
     val_fraction: float = 0.0  # carved from train, stratified, seeded
     label_smoothing: float = 0.0
@@ -46,13 +47,14 @@ RECIPES: dict[str, Recipe] = {
     "lab": Recipe(name="lab", epochs=50, batch_size=32, lr=1e-3, optimizer="adam"),
     "improved": Recipe(
         name="improved",
-        epochs=60,
+        epochs=100,
         batch_size=32,
         lr=2e-3,
         optimizer="adamw",
         weight_decay=5e-2,
         schedule="onecycle",
         augment=True,
+        augment_pad=8,
         dropout=0.3,
         val_fraction=0.15,
         label_smoothing=0.1,

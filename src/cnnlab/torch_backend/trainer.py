@@ -10,7 +10,7 @@ What one run does (the same run directory as the NumPy trainer, :mod:`cnnlab.run
    (:class:`cnnlab.data.Augmenter`, the one implementation both backends use) and then moved over.
    Normalisation is ``(x / 255 - 0.5) / 0.5`` (:func:`cnnlab.data.normalize`).
 2. Seeds everything from ``recipe.seed``: ``torch.manual_seed`` (weights, dropout), the shuffle
-   generator ``numpy.random.default_rng((seed, 1))`` and the augmenter ``Augmenter(seed)``; on CUDA
+   generator ``numpy.random.default_rng((seed, 1))`` and ``Augmenter(seed, pad=recipe.augment_pad)``; on CUDA
    cuDNN runs deterministic kernels. Tensors use the channels-last layout on CPU and CUDA (a step is
    ~1.6x faster on CPU); CUDA runs the forward pass under bf16 autocast.
 3. Each step sets the learning rate from :func:`cnnlab.recipes.learning_rate` (the one schedule of both
@@ -404,7 +404,7 @@ def _train(
     model = model.to(device=device, memory_format=fmt)
     optimizer = _make_optimizer(model, recipe)
     shuffle = np.random.default_rng((recipe.seed, 1))
-    augmenter = Augmenter(recipe.seed) if recipe.augment else None
+    augmenter = Augmenter(recipe.seed, pad=recipe.augment_pad) if recipe.augment else None
 
     # The data, decoded once and kept in memory.
     train_u8 = np.ascontiguousarray(dataset.train.images[train_idx])
