@@ -54,7 +54,8 @@ class Sequential:
         for i in range(len(self.layers) - 1, -1, -1):
             layer = self.layers[i]
             if i == 0 and not input_grad and isinstance(layer, Conv2D):
-                return layer.backward(dout, input_grad=False)
+                layer.backward(dout, input_grad=False)
+                return None
             dout = layer.backward(dout)
         return dout if input_grad else None
 
