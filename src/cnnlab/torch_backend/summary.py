@@ -11,6 +11,7 @@ from typing import Any
 
 import torch
 
+from cnnlab.architectures import DEFAULT_IMAGE_SIZE
 from cnnlab.torch_backend.models import build_model
 
 
@@ -22,19 +23,16 @@ def summarize(name: str, image_size: int | None = None, num_classes: int = 2, dr
     from cnnlab.errors import require
 
     torchinfo = require("torchinfo", "torch")
+    side = DEFAULT_IMAGE_SIZE.get(name, 0) if image_size is None else int(image_size)
     with torch.random.fork_rng(devices=[]):
-        model = build_model(name, image_size, num_classes, dropout)
-    size = model_input_size(model, name, image_size)
+        model = build_model(name, image_size, num_classes, dropout)  # ValueError for an unknown name
     return torchinfo.summary(
-        model, input_size=size, verbose=0, col_names=("output_size", "num_params", "mult_adds"), device="cpu"
+        model,
+        input_size=(1, 3, side, side),
+        verbose=0,
+        col_names=("output_size", "num_params", "mult_adds"),
+        device="cpu",
     )
-
-
-def model_input_size(model: torch.nn.Module, name: str, image_size: int | None) -> tuple[int, int, int, int]:
-    from cnnlab.architectures import DEFAULT_IMAGE_SIZE
-
-    side = DEFAULT_IMAGE_SIZE[name] if image_size is None else int(image_size)
-    return (1, 3, side, side)
 
 
 def summary_rows(
