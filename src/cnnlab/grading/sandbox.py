@@ -46,7 +46,7 @@ from typing import Any
 
 from cnnlab.grading import _worker
 from cnnlab.grading.lab import CALLS, Report, evaluate_call
-from cnnlab.grading.submission import Submission, load_submission
+from cnnlab.grading.submission import Submission, SubmissionError, load_submission
 
 __all__ = ["Limits", "grade_submission", "grade_submissions", "reference_submission"]
 
@@ -428,15 +428,39 @@ def grade_submissions(
     limits: Limits | None = None,
     *,
     jobs: int = 1,
+    names: Sequence[str] | None = None,
     allow_cnnlab: bool = False,
+    unreadable: str = "report",
 ) -> list[Report]:
-    """Grade several submissions (``jobs`` at a time, each in its own worker); reports in input order."""
+    """Grade several submissions (``jobs`` at a time, each in its own worker); reports in input order.
+
+    ``names`` are the students' names (default: the file stems). A file that cannot be read at all gets a
+    report with 0 marks and the reason (``unreadable="report"``) or raises ``SubmissionError`` ("raise").
+    """
+    if unreadable not in ("report", "raise"):
+        raise ValueError(f"grade_submissions: unreadable must be 'report' or 'raise', got {unreadable!r}")
+    names = list(names) if names is not None else [None] * len(submissions)
+    if len(names) != len(submissions):
+        raise ValueError(f"grade_submissions: {len(names)} names for {len(submissions)} submissions")
+
+    def one(item: str | Path | Submission, name: str | None) -> Report:
+        try:
+            return grade_submission(item, limits, student=name, allow_cnnlab=allow_cnnlab)
+        except SubmissionError as exc:
+            if unreadable == "raise":
+                raise
+            path = Path(item.path if isinstance(item, Submission) else item)
+            report = Report(name or path.stem, [], submission=str(path), problems=[str(exc)])
+            for call in CALLS:
+                report.checks += evaluate_call(call.name, (False, f"not graded: {exc}"))
+            return report
+
     if jobs <= 1 or len(submissions) <= 1:
-        return [grade_submission(s, limits, allow_cnnlab=allow_cnnlab) for s in submissions]
+        return [one(s, n) for s, n in zip(submissions, names, strict=True)]
     from concurrent.futures import ThreadPoolExecutor
 
     with ThreadPoolExecutor(max_workers=jobs) as pool:
-        futures = [pool.submit(grade_submission, s, limits, allow_cnnlab=allow_cnnlab) for s in submissions]
+        futures = [pool.submit(one, s, n) for s, n in zip(submissions, names, strict=True)]
         return [f.result() for f in futures]
 
 
