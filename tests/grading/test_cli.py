@@ -1,0 +1,81 @@
+"""``cnnlab grade``, run as the installed command in a subprocess."""
+
+from __future__ import annotations
+
+import csv
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+SUBMISSIONS = Path(__file__).parent / "submissions"
+CNNLAB = str(Path(sys.executable).with_name("cnnlab"))
+
+
+def cnnlab(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess:
+    return subprocess.run([CNNLAB, *args], capture_output=True, text=True, timeout=120, cwd=cwd)
+
+
+def test_one_submission_prints_a_line_per_check_and_the_total():
+    result = cnnlab("grade", str(SUBMISSIONS / "buggy.py"), "--timeout", "2")
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert len(lines) == 15 and lines[-1] == "40 / 70 marks"
+    assert lines[0].split() == ["zero_pad", "output", "✓", "5/5"]
+    assert lines[1].split() == ["conv_single_step", "output", "✘", "0/5", "wrong", "value"]
+
+
+def test_json_output():
+    result = cnnlab("grade", str(SUBMISSIONS / "hostile_segfault.py"), "--json", "--timeout", "2")
+    assert result.returncode == 0, result.stderr
+    data = json.loads(result.stdout)
+    assert (data["total"], data["available"]) == (10, 70)
+    first = data["checks"][0]
+    assert set(first) == {"exercise", "check", "marks", "max", "passed", "reason"}
+    assert first == {
+        "exercise": "zero_pad",
+        "check": "output",
+        "marks": 0,
+        "max": 5,
+        "passed": False,
+        "reason": "crashed: segmentation fault (SIGSEGV)",
+    }
+
+
+def test_reference_gets_70_twice():
+    result = cnnlab("grade", "--reference")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.count("70 / 70 marks") == 2
+    assert "== cnnlab.ops.loops ==" in result.stdout and "== cnnlab.ops ==" in result.stdout
+    assert "✘" not in result.stdout
+
+
+def test_a_folder_gives_a_csv_of_marks_per_student(tmp_path):
+    folder = tmp_path / "class"
+    folder.mkdir()
+    for name in ("correct.py", "buggy.ipynb", "stubs.py"):
+        shutil.copy(SUBMISSIONS / name, folder / name)
+    (folder / "notes.txt").write_text("not a submission")
+    (folder / "broken.ipynb").write_text("{not json")
+    out = tmp_path / "marks.csv"
+    result = cnnlab("grade", str(folder), "--csv", str(out), "--timeout", "2", "--jobs", "2")
+    assert result.returncode == 0, result.stderr
+    rows = {row["student"]: row for row in csv.DictReader(out.open())}
+    totals = {k: int(v["total"]) for k, v in rows.items()}
+    assert totals == {"broken": 0, "buggy": 40, "correct": 70, "stubs": 0}
+    assert rows["buggy"]["conv_single_step/output"] == "0" and rows["buggy"]["zero_pad/output"] == "5"
+    assert "not a Jupyter notebook" in rows["broken"]["problems"]
+    assert "buggy: 40 / 70 marks" in result.stdout.splitlines()
+    # Without --csv, the CSV goes to stdout.
+    result = cnnlab("grade", str(folder / "correct.py"), str(folder / "stubs.py"))
+    rows = list(csv.DictReader(result.stdout.splitlines()))
+    assert [(r["student"], r["total"]) for r in rows] == [("correct", "70"), ("stubs", "0")]
+
+
+def test_errors_are_one_line():
+    result = cnnlab("grade", "no-such-file.py")
+    assert result.returncode == 1
+    assert result.stderr.strip() == "cnnlab: error: no-such-file.py: no such file"
+    result = cnnlab("grade")
+    assert result.returncode != 0 and "--reference" in result.stderr

@@ -1,0 +1,180 @@
+"""Grading whole submissions in the sandbox: hand-written students, buggy ones, hostile ones.
+
+The hostile files in ``submissions/`` each break ``zero_pad`` in one way and define a correct
+``create_mask_from_window`` and ``distribute_value`` after it: 10 marks, and the two late checks passing
+show that the grader went on after the failure (with a fresh worker where the first one died).
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+import pytest
+
+from cnnlab.grading import CHECKS, Limits, grade_submission, load_submission, reference_submission
+
+SUBMISSIONS = Path(__file__).parent / "submissions"
+FAST = Limits(timeout=2, total_timeout=30)
+ALL_KEYS = [c.key for c in CHECKS]
+
+
+def failed(report) -> dict[str, str]:
+    return {c.key: c.reason for c in report.checks if not c.passed}
+
+
+def test_a_correct_submission_gets_70():
+    report = grade_submission(SUBMISSIONS / "correct.py", FAST)
+    assert report.total == 70 and report.available == 70, report.format_text()
+    assert report.output == ""  # its top-level test code (prints, a failing assert) did not run
+    assert report.problems == []
+
+
+# Which checks each bug breaks, by reasoning about the lab (not by running the grader):
+# - conv_single_step without the bias: its own check (5); the student's conv_forward calls it, so
+#   conv_forward's output and mean are wrong too (5 + 5); the cache is still (A_prev, W, b, hparameters);
+#   conv_backward gets Z from the reference conv_forward and does not use b: unaffected.
+# - average pooling computed as max in pool_forward: pool_forward average (5); pool_forward max is right;
+#   pool_backward does not call pool_forward (the cache is given): unaffected.
+# - distribute_value dividing by n_H only: its own check (5 / 7 instead of 5 / 49 everywhere), and the
+#   student's pool_backward average spreads each gradient with it (5); pool_backward max is unaffected.
+BUGGY_LOSES = {
+    "conv_single_step/output",
+    "conv_forward/output",
+    "conv_forward/mean",
+    "pool_forward/average",
+    "distribute_value/output",
+    "pool_backward/average",
+}
+BUGGY_MARKS = 70 - 6 * 5
+
+
+@pytest.mark.parametrize("name", ["buggy.py", "buggy.ipynb"])
+def test_known_bugs_cost_exactly_their_marks(name):
+    report = grade_submission(SUBMISSIONS / name, FAST)
+    assert set(failed(report)) == BUGGY_LOSES, report.format_text()
+    assert report.total == BUGGY_MARKS == 40
+    assert all(reason in ("wrong value", "wrong values") for reason in failed(report).values())
+
+
+def test_the_same_code_as_py_and_ipynb_gets_the_same_marks():
+    py = grade_submission(SUBMISSIONS / "buggy.py", FAST)
+    nb = grade_submission(SUBMISSIONS / "buggy.ipynb", FAST)
+    assert [(c.key, c.marks) for c in py.checks] == [(c.key, c.marks) for c in nb.checks]
+    # The notebook's shell, magic and %%bash cells and its test cells were skipped, not run.
+    assert nb.problems == [] and nb.output == ""
+
+
+HOSTILE = {
+    "hostile_loop.py": "time limit: no answer within 2 s",
+    "hostile_memory.py": "MemoryError: Unable to allocate 3.00 GiB",
+    "hostile_exit.py": "called sys.exit(3) (at hostile_exit.py, line 8)",
+    "hostile_os_exit.py": "the process exited with code 0",
+    "hostile_segfault.py": "crashed: segmentation fault (SIGSEGV)",
+    "hostile_flood.py": "printed more than 1 MiB of output",
+    "hostile_forge.py": "the answer is None",
+}
+
+
+@pytest.mark.parametrize("name", sorted(HOSTILE))
+def test_a_hostile_function_costs_its_own_marks_only(name):
+    start = time.monotonic()
+    report = grade_submission(SUBMISSIONS / name, FAST)
+    elapsed = time.monotonic() - start
+    reasons = failed(report)
+    assert HOSTILE[name] in reasons["zero_pad/output"], reasons["zero_pad/output"]
+    assert report.total == 10, report.format_text()
+    assert "create_mask_from_window/output" not in reasons and "distribute_value/output" not in reasons
+    assert reasons["conv_forward/output"] == "missing: conv_forward is not defined"
+    assert elapsed < 20  # generous: a hang would take the 30 s total limit
+
+
+def test_flooded_output_is_captured_and_truncated():
+    report = grade_submission(SUBMISSIONS / "hostile_flood.py", FAST)
+    assert report.output.startswith("spam spam")
+    assert len(report.output) < FAST.keep_output + 100 and "more bytes not kept" in report.output
+
+
+def test_a_syntax_error_is_reported_with_its_line():
+    report = grade_submission(SUBMISSIONS / "hostile_syntax.py", FAST)
+    assert report.total == 0
+    message = "syntax error in hostile_syntax.py, line 8: expected ':'"
+    assert report.problems == [message]
+    assert set(failed(report).values()) == {f"not graded: {message}"}
+
+
+def test_a_syntax_error_in_one_notebook_cell_costs_that_cell_only(tmp_path):
+    source = (SUBMISSIONS / "correct.py").read_text().split("\n\n\n")
+    good = [cell for cell in source if cell.startswith(("import", "def"))]
+    broken = [c.replace("def distribute_value(dz, shape):", "def distribute_value(dz, shape)") for c in good]
+    cells = [{"cell_type": "code", "metadata": {}, "outputs": [], "source": c} for c in broken]
+    path = tmp_path / "alice.ipynb"
+    path.write_text(json.dumps({"cells": cells, "metadata": {}, "nbformat": 4, "nbformat_minor": 5}))
+    report = grade_submission(path, FAST)
+    index = next(i for i, c in enumerate(broken) if c.startswith("def distribute_value")) + 1
+    problem = f"syntax error in alice.ipynb [code cell {index}], line 1: expected ':'"
+    assert report.problems == [problem]
+    # distribute_value is missing; pool_backward average calls it, so it fails with a NameError.
+    reasons = failed(report)
+    assert set(reasons) == {"distribute_value/output", "pool_backward/average"}
+    assert reasons["distribute_value/output"] == f"missing: distribute_value is not defined ({problem})"
+    assert reasons["pool_backward/average"].startswith("NameError: name 'distribute_value' is not defined")
+    assert report.total == 60
+
+
+def test_missing_functions_and_stubs():
+    report = grade_submission(SUBMISSIONS / "missing.py", FAST)
+    assert report.total == 10
+    assert failed(report)["zero_pad/output"] == "missing: zero_pad is not defined"
+    report = grade_submission(SUBMISSIONS / "stubs.py", FAST)
+    assert report.total == 0
+    assert all(r.startswith("NotImplementedError (at stubs.py, line ") for r in failed(report).values())
+
+
+def test_the_total_time_limit_stops_a_submission_that_hangs_everywhere(tmp_path):
+    path = tmp_path / "hangs.py"
+    names = ["zero_pad", "conv_single_step", "conv_forward", "pool_forward"]
+    path.write_text("".join(f"def {n}(*args):\n    while True:\n        pass\n\n\n" for n in names))
+    start = time.monotonic()
+    report = grade_submission(path, Limits(timeout=1, total_timeout=2.5))
+    assert time.monotonic() - start < 8
+    reasons = [c.reason for c in report.checks]
+    assert reasons[0] == reasons[1] == "time limit: no answer within 1 s"
+    assert "total time limit (2.5 s)" in reasons[2]
+    assert all("total time limit" in r for r in reasons[3:]), reasons
+    assert report.total == 0
+
+
+def test_submissions_cannot_import_cnnlab_or_read_stdin(tmp_path):
+    path = tmp_path / "cheat.py"
+    path.write_text(
+        "from cnnlab.ops import zero_pad\n\n\ndef conv_single_step(a, W, b):\n    return float(input())\n"
+    )
+    report = grade_submission(path, FAST)
+    assert report.total == 0
+    assert "ImportError: cnnlab is not available to submissions" in report.problems[0]
+    assert failed(report)["conv_single_step/output"].startswith("EOFError")
+
+
+def test_reference_functions_get_70_through_the_sandbox():
+    for module in ("cnnlab.ops.loops", "cnnlab.ops"):
+        report = grade_submission(reference_submission(module), FAST, allow_cnnlab=True)
+        assert report.total == 70, report.format_text()
+
+
+def test_notebook_reading_strips_ipython_lines(tmp_path):
+    cells = [
+        "!pip install numpy\nx = !ls\n%matplotlib inline\nimport numpy as np\nnp.pad?\ny = (3\n     % 2)",
+        "%%bash\necho not python",
+        "%%time\ndef f():\n    return 1",
+    ]
+    path = tmp_path / "nb.ipynb"
+    nb = {"cells": [{"cell_type": "code", "source": c} for c in cells], "nbformat": 4}
+    path.write_text(json.dumps(nb))
+    sub = load_submission(path)
+    assert sub.syntax_errors == []
+    assert [c.source for c in sub.chunks] == [
+        "\n\n\nimport numpy as np\n\ny = (3\n     % 2)",  # a continuation line starting with % is kept
+        "\ndef f():\n    return 1",
+    ]
