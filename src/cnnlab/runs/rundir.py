@@ -54,6 +54,7 @@ def atomic_open(path: str | os.PathLike, mode: str = "wb") -> Iterator[IO[Any]]:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
+        os.fchmod(fd, 0o666 & ~_UMASK)  # mkstemp makes 0600; give the file the usual permissions
         with os.fdopen(fd, mode) as fh:
             yield fh
             fh.flush()
@@ -63,6 +64,16 @@ def atomic_open(path: str | os.PathLike, mode: str = "wb") -> Iterator[IO[Any]]:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
         raise
+
+
+def _read_umask() -> int:
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+#: Read once at import: os.umask can only be read by setting it, which is not thread-safe.
+_UMASK = _read_umask()
 
 
 def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
@@ -89,6 +100,12 @@ def _json_default(obj: Any) -> Any:
     raise TypeError(f"cannot write {type(obj).__name__} to JSON")
 
 
+def _cell(column: str, value: Any) -> Any:
+    if value is None:
+        return ""
+    return int(value) if column == "epoch" else value
+
+
 def _clean(value: Any) -> Any:
     """JSON has no NaN: write non-finite floats as null."""
     if isinstance(value, float) and not math.isfinite(value):
@@ -104,8 +121,16 @@ def write_json(path: str | os.PathLike, obj: Any) -> None:
     atomic_write_text(path, json.dumps(_clean(obj), indent=2, default=_json_default) + "\n")
 
 
+def _number(text: str | None) -> int | float | None:
+    """A metrics.csv cell: ``None`` when empty, ``int`` for whole numbers such as the epoch, else float."""
+    if text in ("", None):
+        return None
+    value = float(text)
+    return int(value) if value.is_integer() and "." not in text and "e" not in text.lower() else value
+
+
 class RunDir:
-    """A run directory: ``RunDir.create(path, config)`` for a new run, ``RunDir.open(path)`` for an old one."""
+    """A run directory: ``RunDir.create(path, config)`` starts one, ``RunDir.open(path)`` opens one."""
 
     def __init__(self, path: str | os.PathLike):
         self.path = Path(path)
@@ -120,7 +145,8 @@ class RunDir:
         if run.path.is_dir() and any(run.path.iterdir()):
             if not overwrite:
                 raise RunDirError(
-                    f"{run.path} already holds files; pass --resume to continue it or --overwrite to replace it"
+                    f"{run.path} already holds files; "
+                    "pass --resume to continue it or --overwrite to replace it"
                 )
             if not (run.path / CONFIG).exists():
                 raise RunDirError(f"{run.path} is not a cnnlab run directory; refusing to overwrite it")
@@ -140,7 +166,7 @@ class RunDir:
         if not (run.path / CONFIG).is_file():
             raise RunDirError(f"{run.path} is not a cnnlab run directory (no {CONFIG})")
         try:
-            run.config
+            _ = run.config
         except (OSError, ValueError) as exc:
             raise RunDirError(f"{run.path / CONFIG} is unreadable: {exc}") from exc
         return run
@@ -177,7 +203,7 @@ class RunDir:
         rows = []
         with p.open(newline="") as fh:
             for row in csv.DictReader(fh):
-                rows.append({k: (float(v) if v not in ("", None) else None) for k, v in row.items()})
+                rows.append({k: _number(v) for k, v in row.items()})
         return rows
 
     def write_metrics(self, rows: list[dict[str, Any]]) -> None:
@@ -186,7 +212,7 @@ class RunDir:
         writer = csv.DictWriter(out, fieldnames=METRIC_COLUMNS, extrasaction="ignore", lineterminator="\n")
         writer.writeheader()
         for row in rows:
-            writer.writerow({k: ("" if row.get(k) is None else row.get(k)) for k in METRIC_COLUMNS})
+            writer.writerow({k: _cell(k, row.get(k)) for k in METRIC_COLUMNS})
         atomic_write_text(self.path / METRICS, out.getvalue())
 
     def append_metrics(self, row: dict[str, Any]) -> None:
