@@ -132,8 +132,8 @@ def load_run_data(run: RunDir, data: str | Path | None = None) -> _Dataset:
     """The dataset of ``run`` (``data`` overrides the run's own folder), decoded at the run's image size.
 
     The test split is the one the trainer held out: ``load_dataset`` splits deterministically
-    (``config.json``'s ``split`` {``test_fraction``, ``seed``} when recorded; else the defaults, and the
-    recipe's seed for the torch backend, as its trainer does).
+    (``config.json``'s ``split`` {``test_fraction``, ``seed``} when recorded; else ``load_dataset``'s
+    defaults, which both trainers use, so the test split never depends on the training seed).
     """
     from cnnlab.data import load_dataset
 
@@ -146,11 +146,6 @@ def load_run_data(run: RunDir, data: str | Path | None = None) -> _Dataset:
     for key in ("test_fraction", "seed", "grayscale"):
         if key in split:
             kwargs[key] = split[key]
-    if "seed" not in kwargs and cfg.get("backend") == "torch":
-        # The torch trainer splits a flat folder with the recipe's seed (the numpy one with the default).
-        seed = (cfg.get("recipe") or {}).get("seed")
-        if seed is not None:
-            kwargs["seed"] = int(seed)
     return load_dataset(root, image_size=run_image_size(run), **kwargs)
 
 
