@@ -178,3 +178,30 @@ def test_notebook_reading_strips_ipython_lines(tmp_path):
         "\n\n\nimport numpy as np\n\ny = (3\n     % 2)",  # a continuation line starting with % is kept
         "\ndef f():\n    return 1",
     ]
+
+
+def test_processes_a_submission_starts_do_not_outlive_it(tmp_path):
+    pid_file = tmp_path / "pid"
+    path = tmp_path / "spawn.py"
+    path.write_text(
+        "import subprocess\n\n\n"
+        "def zero_pad(X, pad):\n"
+        "    p = subprocess.Popen(['sleep', '60'])\n"
+        f"    open({str(pid_file)!r}, 'w').write(str(p.pid))\n"
+        "    return object()\n"
+    )
+    report = grade_submission(path, FAST)
+    assert failed(report)["zero_pad/output"].startswith("the answer is not a numeric array (got a object")
+    pid = int(pid_file.read_text())
+    status = Path(f"/proc/{pid}/status")
+
+    def running() -> bool:  # gone, or a zombie waiting for a reaper outside our control: not running
+        try:
+            return "\nState:\tZ" not in status.read_text()
+        except FileNotFoundError:
+            return False
+
+    deadline = time.monotonic() + 5  # SIGKILL is delivered asynchronously
+    while running() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not running()

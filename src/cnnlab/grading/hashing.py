@@ -51,15 +51,20 @@ class CheckFailed(AssertionError):
     """A check did not pass; the message is the short reason shown next to the red cross."""
 
 
+def _kind(x: Any) -> str:
+    """How a reason names the type of an answer (a value that came back from the sandbox describes itself)."""
+    return getattr(x, "description", None) or f"a {type(x).__name__}"
+
+
 def _as_float_array(x: Any) -> np.ndarray:
     if x is None:
         raise CheckFailed("the answer is None (did the function forget to return?)")
     try:
         arr = np.asarray(x)
     except Exception as exc:  # ragged lists and the like
-        raise CheckFailed(f"the answer is not an array ({type(x).__name__}): {exc}") from None
+        raise CheckFailed(f"the answer is not an array ({_kind(x)}): {exc}") from None
     if arr.dtype == object or not (np.issubdtype(arr.dtype, np.number) or arr.dtype == np.bool_):
-        raise CheckFailed(f"the answer is not a numeric array (got {type(x).__name__}, dtype {arr.dtype})")
+        raise CheckFailed(f"the answer is not a numeric array (got {_kind(x)}, dtype {arr.dtype})")
     if np.iscomplexobj(arr):
         raise CheckFailed(f"the answer is complex (dtype {arr.dtype})")
     return arr.astype(np.float64, copy=False)
@@ -146,9 +151,9 @@ def _as_scalar(x: Any) -> float:
     try:
         arr = np.asarray(x)
     except Exception:
-        raise CheckFailed(f"the answer is not a number ({type(x).__name__})") from None
+        raise CheckFailed(f"the answer is not a number ({_kind(x)})") from None
     if arr.dtype == object or not np.issubdtype(arr.dtype, np.number) or np.iscomplexobj(arr):
-        raise CheckFailed(f"the answer is not a real number ({type(x).__name__})")
+        raise CheckFailed(f"the answer is not a real number ({_kind(x)})")
     if arr.size != 1:
         raise CheckFailed(f"the answer should be one number, got an array of shape {arr.shape}")
     return float(arr.reshape(-1)[0])

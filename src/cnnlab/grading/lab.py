@@ -179,7 +179,7 @@ def _describe(value: Any) -> str:
         return f"an array of shape {value.shape}"
     if isinstance(value, (tuple, list)):
         return f"a {type(value).__name__} of {len(value)}"
-    return f"a {type(value).__name__}"
+    return getattr(value, "description", None) or f"a {type(value).__name__}"
 
 
 def _item(index: int, length: int, names: str) -> Callable[[Any], Any]:

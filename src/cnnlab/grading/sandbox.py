@@ -157,6 +157,10 @@ class _Worker:
                 pass_fds=(cmd_r, res_w),
                 start_new_session=True,
             )
+        except BaseException:
+            os.close(self.cmd_w)
+            os.close(self.res_r)
+            raise
         finally:
             os.close(cmd_r)
             os.close(res_w)
