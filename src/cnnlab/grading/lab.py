@@ -399,6 +399,9 @@ class Report:
     def __str__(self) -> str:
         return self.format_text()
 
+    def _repr_pretty_(self, p, cycle: bool) -> None:  # IPython in a terminal
+        p.text(self.format_text())
+
     def _repr_html_(self) -> str:
         from cnnlab.grading.marks import MarkRecord, Summary
 

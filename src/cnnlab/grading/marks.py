@@ -45,6 +45,9 @@ class MarkRecord:
         line += f"{_num(self.marks)} / {_num(self.max)} marks"
         return line if self.passed else f"{line} ({self.reason})"
 
+    def _repr_pretty_(self, p, cycle: bool) -> None:  # IPython in a terminal
+        p.text(str(self))
+
     def _repr_html_(self) -> str:
         colour, sign = (_GREEN, TICK) if self.passed else (_RED, CROSS)
         label = f"<b>{html.escape(self.label)}</b>: " if self.label else ""
@@ -83,6 +86,9 @@ class Summary:
 
     def __repr__(self) -> str:
         return str(self)
+
+    def _repr_pretty_(self, p, cycle: bool) -> None:  # IPython in a terminal
+        p.text(str(self))
 
     def _repr_html_(self) -> str:
         rows = []
