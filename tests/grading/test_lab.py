@@ -8,6 +8,8 @@ Two independent checks of ``expected.json``:
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 
@@ -108,3 +110,19 @@ def test_in_process_grading_names_missing_and_broken_functions():
         "conv_backward/db": "returned a tuple of 2, expected (dA_prev, dW, db)",
     }
     assert report.total == 70 - 5 - 5 - 15
+
+
+def test_make_expected_check_notices_a_stale_file(tmp_path, capsys):
+    from cnnlab.grading.lab import EXPECTED_PATH
+    from cnnlab.grading.make_expected import main
+
+    stale = tmp_path / "expected.json"
+    data = json.loads(EXPECTED_PATH.read_text())
+    stale.write_text(json.dumps(data))
+    assert main(["--check", "--out", str(stale)]) == 0
+    data["checks"]["pool_backward/max"]["hash"] += 1e-3
+    stale.write_text(json.dumps(data))
+    assert main(["--check", "--out", str(stale)]) == 1
+    assert "pool_backward/max" in capsys.readouterr().err
+    assert main(["--out", str(stale)]) == 0  # rewriting fixes it
+    assert main(["--check", "--out", str(stale)]) == 0

@@ -21,9 +21,10 @@ happened in, with a reason, and the next call gets a fresh worker:
 
 Answers come back over a private pipe, not stdout, as arrays that the *parent* hashes and compares, with a
 random token on every message; printing a fake answer does nothing. This protects the grader from
-accidents and from crude attacks; it is not a security boundary (no namespaces, no seccomp, the file
-system is readable): a submission that goes out of its way to cheat runs in the same process as the calls,
-so read the code of a suspicious full score.
+accidents and from crude attacks; it is not a security boundary (no namespaces, no seccomp, no network
+isolation, the file system is readable and writable as the grader's user): a submission that goes out of
+its way to cheat runs in the same process as the calls, so read the code of a suspicious full score. The
+limits are Linux's (``RLIMIT_AS`` is not enforced on macOS).
 """
 
 from __future__ import annotations
@@ -282,6 +283,8 @@ class _Worker:
         """Whether the worker has ended, without reaping it (so its group id stays ours until kill())."""
         if self.proc.returncode is not None:
             return True
+        if not hasattr(os, "waitid"):  # pragma: no cover - macOS
+            return self.proc.poll() is not None
         try:
             info = os.waitid(os.P_PID, self.proc.pid, os.WEXITED | os.WNOHANG | os.WNOWAIT)
         except ChildProcessError:  # pragma: no cover - already reaped
