@@ -205,3 +205,19 @@ def test_processes_a_submission_starts_do_not_outlive_it(tmp_path):
     while running() and time.monotonic() < deadline:
         time.sleep(0.05)
     assert not running()
+
+
+LAB_NOTEBOOK = Path(__file__).resolve().parents[2] / "notebooks" / "lab_cnn.ipynb"
+
+
+@pytest.mark.skipif(not LAB_NOTEBOOK.is_file(), reason="notebooks/lab_cnn.ipynb is not in this checkout")
+def test_the_labs_notebook_gets_70_and_its_student_version_0(tmp_path):
+    from cnnlab.grading.student import write_student_notebook
+
+    report = grade_submission(LAB_NOTEBOOK, FAST)
+    assert report.total == 70, report.format_text()
+    student = tmp_path / "lab_student.ipynb"
+    write_student_notebook(LAB_NOTEBOOK, student)
+    report = grade_submission(student, FAST)
+    assert report.total == 0
+    assert all(c.reason.startswith("NotImplementedError") for c in report.checks), report.format_text()
