@@ -140,9 +140,13 @@ def test_the_total_time_limit_stops_a_submission_that_hangs_everywhere(tmp_path)
     report = grade_submission(path, Limits(timeout=1, total_timeout=2.5))
     assert time.monotonic() - start < 8
     reasons = [c.reason for c in report.checks]
-    assert reasons[0] == reasons[1] == "time limit: no answer within 1 s"
-    assert "total time limit (2.5 s)" in reasons[2]
-    assert all("total time limit" in r for r in reasons[3:]), reasons
+    total = "the total time limit (2.5 s) ran out"
+    # The first call hits its own 1 s limit; the later ones share what is left of the 2.5 s (how many
+    # more start depends on how fast a fresh worker loads), and nothing runs once it is spent.
+    assert reasons[0] == "time limit: no answer within 1 s"
+    allowed = {"time limit: no answer within 1 s", total, f"not run: {total}"}
+    assert set(reasons) <= allowed, reasons
+    assert reasons[-1] == f"not run: {total}"
     assert report.total == 0
 
 

@@ -349,28 +349,26 @@ def grade_submission(
     total_deadline = start + limits.total_timeout
     worker: _Worker | None = None
     fatal: str | None = None  # a load that failed: no point in restarting
+    out_of_time = f"the total time limit ({limits.total_timeout:g} s) ran out"
     with tempfile.TemporaryDirectory(prefix="cnnlab-grade-") as workdir:
         try:
             for call in CALLS:
                 outcome: tuple[bool, Any]
-                now = time.monotonic()
+                if fatal is None and worker is None and time.monotonic() < total_deadline:
+                    worker, fatal = _start(sub, limits, workdir, output, allow_cnnlab, total_deadline)
+                    if worker is not None:
+                        report.problems += [p for p in worker.problems if p not in report.problems]
+                    elif time.monotonic() >= total_deadline:  # the load was cut short by the total limit
+                        fatal = None
                 if fatal is not None:
                     outcome = (False, fatal)
-                elif now >= total_deadline:
-                    outcome = (False, f"not run: the total time limit ({limits.total_timeout:g} s) ran out")
+                elif worker is None:
+                    outcome = (False, f"not run: {out_of_time}")
                 else:
-                    if worker is None:
-                        worker, fatal = _start(sub, limits, workdir, output, allow_cnnlab, total_deadline)
-                        if worker is not None:
-                            report.problems += [p for p in worker.problems if p not in report.problems]
-                    if fatal is not None:
-                        outcome = (False, fatal)
-                    else:
-                        assert worker is not None
-                        outcome, gone = _call(worker, call, limits, total_deadline, report)
-                        if gone:
-                            worker.close()
-                            worker = None
+                    outcome, gone = _call(worker, call, limits, total_deadline, report.problems)
+                    if gone:
+                        worker.close()
+                        worker = None
                 report.checks += evaluate_call(call.name, outcome)
         finally:
             if worker is not None:
@@ -399,9 +397,9 @@ def _start(
 
 
 def _call(
-    worker: _Worker, call: Any, limits: Limits, total_deadline: float, report: Report
+    worker: _Worker, call: Any, limits: Limits, total_deadline: float, problems: list[str]
 ) -> tuple[tuple[bool, Any], bool]:
-    """Run one call: ``((ok, value-or-reason), worker_gone)``."""
+    """Run one call: ``((ok, value-or-reason), worker_gone)``; a missing function names ``problems[0]``."""
     args, kwargs = call.make_inputs()
     message = {"call": call.name, "function": call.function, "args": _worker.encode(args)}
     message["kwargs"] = _worker.encode(kwargs)
@@ -411,7 +409,7 @@ def _call(
     limit_reason = (
         f"time limit: no answer within {limits.timeout:g} s"
         if per_call <= total_deadline
-        else f"the total time limit ({limits.total_timeout:g} s) was reached"
+        else f"the total time limit ({limits.total_timeout:g} s) ran out"
     )
     try:
         reply = worker.request(message, deadline, limit_reason)
@@ -421,8 +419,8 @@ def _call(
         return (False, "the worker answered out of turn"), True
     if not reply.get("ok"):
         reason = str(reply.get("reason", "failed"))
-        if reason.startswith("missing:") and report.problems:
-            reason += f" ({report.problems[0]})"
+        if reason.startswith("missing:") and problems:
+            reason += f" ({problems[0]})"
         return (False, reason), False
     try:
         return (True, _worker.decode(reply.get("value"))), False
