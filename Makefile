@@ -36,5 +36,9 @@ format: $(STAMP)
 	$(BIN)/ruff check --fix .
 	$(BIN)/ruff format .
 
+# The student version of the lab's notebook: solution bodies replaced by `raise NotImplementedError()` stubs.
+student: $(STAMP)
+	$(BIN)/cnnlab student notebooks/lab_cnn.ipynb build/lab_cnn_student.ipynb
+
 clean:
 	rm -rf $(VENV) build dist src/*.egg-info .pytest_cache .ruff_cache

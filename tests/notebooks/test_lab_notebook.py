@@ -1,0 +1,101 @@
+"""notebooks/lab_cnn.ipynb runs top to bottom (quick mode); it and its student version grade as they should.
+
+The notebook is executed headless with nbclient in the interpreter running the tests (the ``python3`` kernel
+of the venv: jupyter_client starts a kernelspec whose command is ``python`` with ``sys.executable``).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import pytest
+
+from cnnlab.cli import main
+from cnnlab.grading.lab import CHECKS, FUNCTIONS
+
+NOTEBOOK = Path(__file__).resolve().parents[2] / "notebooks" / "lab_cnn.ipynb"
+
+pytestmark = pytest.mark.slow
+
+
+def _texts(cell) -> str:
+    """Everything a code cell printed or displayed as text."""
+    parts = []
+    for out in cell.get("outputs", []):
+        if out["output_type"] == "stream":
+            parts.append(out["text"])
+        elif out["output_type"] in ("display_data", "execute_result"):
+            parts.append(str(out["data"].get("text/plain", "")) + "\n")
+    return "".join(parts)
+
+
+def test_notebook_runs_top_to_bottom(tmp_path, monkeypatch):
+    nbformat = pytest.importorskip("nbformat")
+    nbclient = pytest.importorskip("nbclient")
+    monkeypatch.setenv("CNNLAB_NOTEBOOK_QUICK", "1")
+    monkeypatch.setenv("MPLBACKEND", "module://matplotlib_inline.backend_inline")  # plots as outputs
+    monkeypatch.setenv("TMPDIR", str(tmp_path))  # the notebook's run directories
+    nb = nbformat.read(NOTEBOOK, as_version=4)
+    client = nbclient.NotebookClient(
+        nb, timeout=300, kernel_name="python3", resources={"metadata": {"path": str(tmp_path)}}
+    )
+    client.execute()  # raises CellExecutionError on the first failing cell
+
+    code = [c for c in nb.cells if c.cell_type == "code"]
+    everything = "\n".join(_texts(c) for c in code)
+    assert not [o for c in code for o in c.outputs if o["output_type"] == "error"]
+    # the lab's printed values (its notebook, seed 2023; summation order may change the last bits)
+    for name, lab in [
+        ("Z", 17.154767154043057),
+        ("Z's mean", 0.33376645114158293),
+        ("dA_mean", 1.7587047105902995),
+        ("dW_mean", -30.84696464944313),
+        ("db_mean", 163.5455610593757),
+        ("distributed value", 0.10204082),
+    ]:
+        printed = re.search(rf"^{name} = (\S+)", everything, re.M)
+        assert printed, f"{name} not printed"
+        assert float(printed[1]) == pytest.approx(lab, rel=1e-12 if name != "distributed value" else 1e-7)
+    # exercise 8 as written never updates the dense weights
+    assert "W_fc never changed: True" in everything
+    # both backends build the lab's 548,258-parameter network, and both trained and were tested
+    assert "parameters: 548258 (NumPy), 548258 (PyTorch)" in everything
+    assert re.search(r"^numpy: test accuracy \d\.\d{3} on 32 images", everything, re.M)
+    assert re.search(r"^torch: test accuracy \d\.\d{3} on 32 images", everything, re.M)
+    # the marks: every `with marks` block passed and the grader gives the full 70
+    assert "✘" not in everything
+    assert _texts(code[-1]).rstrip().endswith("70 / 70 marks")
+    pngs = [o for c in code for o in c.outputs if "image/png" in o.get("data", {})]
+    assert len(pngs) >= 2  # the sample images and the loss plot
+
+
+def _grade_json(path: Path, capsys) -> dict:
+    capsys.readouterr()
+    assert main(["grade", "--json", str(path)]) == 0
+    return json.loads(capsys.readouterr().out)
+
+
+def test_student_version_grades_zero_and_solutions_seventy(tmp_path, capsys):
+    student = tmp_path / "alice.ipynb"
+    assert main(["student", str(NOTEBOOK), str(student)]) == 0
+
+    full = _grade_json(NOTEBOOK, capsys)
+    assert (full["total"], full["available"]) == (70, 70)
+
+    stubs = _grade_json(student, capsys)
+    assert (stubs["total"], stubs["available"]) == (0, 70)
+    assert len(stubs["checks"]) == len(CHECKS)
+    assert all(c["reason"].startswith("NotImplementedError") for c in stubs["checks"]), stubs["checks"]
+
+    # a student who has written one function gets exactly that exercise's marks
+    notebook = json.loads(student.read_text())
+    solutions = json.loads(NOTEBOOK.read_text())
+    tagged = [i for i, c in enumerate(solutions["cells"]) if "solution" in c["metadata"].get("tags", [])]
+    done = tagged[FUNCTIONS.index("distribute_value")]
+    notebook["cells"][done]["source"] = solutions["cells"][done]["source"]
+    student.write_text(json.dumps(notebook))
+    partial = _grade_json(student, capsys)
+    passed = {c["exercise"] for c in partial["checks"] if c["passed"]}
+    assert (partial["total"], passed) == (5, {"distribute_value"})
