@@ -18,7 +18,7 @@ def cnnlab(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess:
 
 
 def test_one_submission_prints_a_line_per_check_and_the_total():
-    result = cnnlab("grade", str(SUBMISSIONS / "buggy.py"), "--timeout", "2")
+    result = cnnlab("grade", str(SUBMISSIONS / "buggy.py"))
     assert result.returncode == 0, result.stderr
     lines = result.stdout.splitlines()
     assert len(lines) == 15 and lines[-1] == "40 / 70 marks"
@@ -59,7 +59,7 @@ def test_a_folder_gives_a_csv_of_marks_per_student(tmp_path):
     (folder / "notes.txt").write_text("not a submission")
     (folder / "broken.ipynb").write_text("{not json")
     out = tmp_path / "marks.csv"
-    result = cnnlab("grade", str(folder), "--csv", str(out), "--timeout", "2", "--jobs", "2")
+    result = cnnlab("grade", str(folder), "--csv", str(out), "--jobs", "2")
     assert result.returncode == 0, result.stderr
     rows = {row["student"]: row for row in csv.DictReader(out.open())}
     totals = {k: int(v["total"]) for k, v in rows.items()}
