@@ -21,7 +21,7 @@ class TrainSettings:
     backend: str = "numpy"  # "numpy" | "torch"
     model: str = "cnn"  # "simple" | "cnn"
     recipe: Recipe = field(default_factory=lambda: RECIPES["improved"])
-    image_size: int | None = None  # None: the architecture's default (cnnlab.architectures.DEFAULT_IMAGE_SIZE)
+    image_size: int | None = None  # None: cnnlab.architectures.DEFAULT_IMAGE_SIZE[model]
     data: str | None = None  # image-folder root; None: the built-in dataset
     out: Path = Path("runs/latest")
     device: str = "auto"  # torch: "auto" | "cpu" | "cuda" | "mps"
