@@ -99,3 +99,32 @@ def test_student_version_grades_zero_and_solutions_seventy(tmp_path, capsys):
     partial = _grade_json(student, capsys)
     passed = {c["exercise"] for c in partial["checks"] if c["passed"]}
     assert (partial["total"], passed) == (5, {"distribute_value"})
+
+
+def test_student_version_runs_and_shows_the_crosses(tmp_path, monkeypatch):
+    """Part 1 of the student version and the final grading cell run without an error: the checks sit in
+    ``with marks`` blocks, so a stub costs its marks and the notebook goes on."""
+    nbformat = pytest.importorskip("nbformat")
+    nbclient = pytest.importorskip("nbclient")
+    monkeypatch.setenv("CNNLAB_NOTEBOOK_QUICK", "1")
+    student = tmp_path / "student.ipynb"
+    assert main(["student", str(NOTEBOOK), str(student)]) == 0
+    nb = nbformat.read(student, as_version=4)
+    part2 = next(i for i, c in enumerate(nb.cells) if c.source.startswith("## Part 2"))
+    nb.cells = nb.cells[:part2] + nb.cells[-1:]  # Part 2 does not use the student's functions
+    nbclient.NotebookClient(
+        nb, timeout=120, kernel_name="python3", resources={"metadata": {"path": str(tmp_path)}}
+    ).execute()
+    code = [c for c in nb.cells if c.cell_type == "code"]
+    everything = "\n".join(_texts(c) for c in code)
+    assert "✓" not in everything
+    # the notebook's own `with marks` blocks: 14 crosses, each first failure the stub's
+    ledger = _texts(next(c for c in code if c.source == "summary()")).strip().splitlines()
+    assert ledger[-1] == "0 / 70 marks" and len(ledger) == 1 + len(CHECKS)
+    reasons = [re.fullmatch(r"✘ .+: 0 / 5 marks \((.+)\)", line)[1] for line in ledger[:-1]]
+    assert {r.split(":")[0] for r in reasons} == {"NotImplementedError", "assertion failed"}
+    assert all(r == "NotImplementedError" or r.endswith("failed (see above)") for r in reasons), reasons
+    # the grader's report at the end
+    report = _texts(code[-1]).strip().splitlines()
+    assert report[-1] == "0 / 70 marks"
+    assert all("NotImplementedError" in line for line in report[: len(CHECKS)]), report
