@@ -17,9 +17,9 @@ def student(
 ) -> None:
     """Write the student version of NOTEBOOK to OUT.
 
-    In every code cell tagged 'solution', each top-level function keeps its def line and docstring and
-    its body becomes '# YOUR CODE HERE' / 'raise NotImplementedError()'; all outputs are cleared. The
-    result is graded by 'cnnlab grade' like any submission (stubs score 0).
+    In code cells tagged 'solution', function bodies become 'raise NotImplementedError()' stubs.
+
+    Def lines and docstrings are kept and all outputs are cleared; 'cnnlab grade OUT' marks the result.
     """
     from cnnlab.grading.student import write_student_notebook
 
