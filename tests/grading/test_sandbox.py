@@ -226,3 +226,20 @@ def test_the_labs_notebook_gets_70_and_its_student_version_0(tmp_path):
     report = grade_submission(student, ROOMY)
     assert report.total == 0
     assert all(c.reason.startswith("NotImplementedError") for c in report.checks), report.format_text()
+
+
+def test_the_notebooks_cnnlab_scaffolding_is_skipped_without_notes(tmp_path):
+    path = tmp_path / "notebook_like.py"
+    path.write_text(
+        "import numpy as np\n"
+        "from cnnlab.grading import marks\n"
+        "from cnnlab.training import Callbacks\n"
+        "import cnnlab.ops as fast\n\n\n"
+        "class Printer(Callbacks):\n    pass\n\n\n"
+        "def distribute_value(dz, shape):\n    return np.full(shape, dz / (shape[0] * shape[1]))\n"
+        "\n\nclass Broken(NotImported):\n    pass\n"
+    )
+    report = grade_submission(path, FAST)
+    # Only the student's own mistake is noted, not the harness imports or the class built on them.
+    assert len(report.problems) == 1 and "NotImported" in report.problems[0], report.problems
+    assert report.total == 5

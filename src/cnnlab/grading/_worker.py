@@ -32,6 +32,19 @@ import numpy as np
 MAX_RESULT_BYTES = 64 * 2**20
 MAX_DEPTH = 8
 MAX_STR = 2000
+#: The functions the lab grades; importing one of them from cnnlab is worth a note.
+LAB_FUNCTIONS = frozenset(
+    {
+        "zero_pad",
+        "conv_single_step",
+        "conv_forward",
+        "conv_backward",
+        "pool_forward",
+        "pool_backward",
+        "create_mask_from_window",
+        "distribute_value",
+    }
+)
 _KEEP = (ast.Import, ast.ImportFrom, ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)
 
 
@@ -159,9 +172,29 @@ def describe_exception(exc: BaseException, labels: set[str] = frozenset(), limit
     return text + _where(exc, labels)
 
 
+def _cnnlab_import_names(node: ast.stmt) -> set[str] | None:
+    """The names an ``import cnnlab...`` / ``from cnnlab... import`` binds, or None for other statements."""
+    module = (node.module or "") if isinstance(node, ast.ImportFrom) and node.level == 0 else ""
+    if module == "cnnlab" or module.startswith("cnnlab."):
+        return {alias.asname or alias.name for alias in node.names}
+    if isinstance(node, ast.Import):
+        mods = [alias for alias in node.names if alias.name == "cnnlab" or alias.name.startswith("cnnlab.")]
+        if mods:
+            return {alias.asname or alias.name.split(".")[0] for alias in mods}
+    return None
+
+
 def load(chunks: list[list[str]], namespace: dict[str, Any]) -> list[str]:
-    """Run the kept statements of every chunk in ``namespace``; return the problems met (never raise)."""
+    """Run the kept statements of every chunk in ``namespace``; return the problems met (never raise).
+
+    The lab's notebook imports cnnlab's harness (``from cnnlab.grading import marks``, the trainers)
+    beside the student's functions. Those imports are refused in the sandbox without a note, and so is a
+    definition that fails only because it names what such an import would have bound (a class deriving
+    from ``cnnlab.training.Callbacks``, say): they are the notebook's scaffolding, not the student's work.
+    An import of one of the lab's functions from cnnlab (an attempt to hand in cnnlab's answer) is noted.
+    """
     problems = []
+    harness: set[str] = set()
     for label, source in chunks:
         try:
             tree = ast.parse(source, filename=label)
@@ -173,6 +206,15 @@ def load(chunks: list[list[str]], namespace: dict[str, Any]) -> list[str]:
             try:
                 code = compile(ast.Module([node], []), label, "exec", flags=flags, dont_inherit=True)
                 exec(code, namespace)
+            except ImportError as exc:
+                names = _cnnlab_import_names(node)
+                if names is None or names & LAB_FUNCTIONS:
+                    problems.append(f"{label}, line {node.lineno}: {describe_exception(exc)}")
+                else:
+                    harness |= names
+            except NameError as exc:
+                if exc.name not in harness:
+                    problems.append(f"{label}, line {node.lineno}: {describe_exception(exc)}")
             except BaseException as exc:
                 problems.append(f"{label}, line {node.lineno}: {describe_exception(exc)}")
     return problems
