@@ -183,3 +183,13 @@ def test_image_too_small_for_the_model(tmp_path):
 
     with pytest.raises(CnnlabError, match="too small"):
         trainer.train(TrainSettings(model="cnn", recipe=SMALL, image_size=4, out=tmp_path / "run"))
+
+
+def test_float64_training_and_prediction(tmp_path):
+    run = trainer.train(_settings(tmp_path, recipe=SMALL.with_overrides(epochs=1), dtype="float64"))
+    params = _params(run)
+    assert all(v.dtype == np.float64 for v in params.values())
+    p = load_predictor(run.path)
+    assert p.model.dtype == np.float64
+    proba = p.predict_proba(load_dataset(None, image_size=16).test.images[:5])
+    assert proba.dtype == np.float64 and np.allclose(proba.sum(axis=1), 1, atol=1e-12)
