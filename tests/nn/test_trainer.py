@@ -193,3 +193,20 @@ def test_float64_training_and_prediction(tmp_path):
     assert p.model.dtype == np.float64
     proba = p.predict_proba(load_dataset(None, image_size=16).test.images[:5])
     assert proba.dtype == np.float64 and np.allclose(proba.sum(axis=1), 1, atol=1e-12)
+
+
+def test_both_trainers_augment_with_the_recipes_padding(tmp_path, monkeypatch):
+    """The recipe is shared: the NumPy trainer must build its Augmenter with ``recipe.augment_pad``."""
+    import cnnlab.data
+
+    pads = []
+    real = cnnlab.data.Augmenter
+
+    def recording(*args, **kwargs):
+        pads.append(kwargs.get("pad"))
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(cnnlab.data, "Augmenter", recording)
+    recipe = SMALL.with_overrides(epochs=1, augment_pad=7)
+    trainer.train(_settings(tmp_path, recipe=recipe))
+    assert pads and set(pads) == {7}

@@ -299,7 +299,7 @@ def _train_epoch(
     dtype = model.dtype
     rng = np.random.default_rng([recipe.seed, epoch])
     order = rng.permutation(data.y_train.size)
-    augment = Augmenter(seed=int(rng.integers(2**63))) if recipe.augment else None
+    augment = Augmenter(seed=int(rng.integers(2**63)), pad=recipe.augment_pad) if recipe.augment else None
     model.set_rng(np.random.default_rng([recipe.seed, epoch, 1]))
     model.train()
     cb.on_epoch_start(epoch, recipe.epochs, steps)
