@@ -76,7 +76,7 @@ def _torch_step(batch: int = 32) -> float:
 
     torch.manual_seed(0)
     model = build_model("cnn").to(memory_format=torch.channels_last)
-    opt = torch.optim.Adam(model.parameters(), lr=1e-3)
+    opt = torch.optim.Adam(model.parameters(), lr=1e-3, fused=True)  # as the trainer
     x = torch.randn(batch, 3, 64, 64).contiguous(memory_format=torch.channels_last)
     y = torch.randint(0, 2, (batch,))
 

@@ -175,17 +175,18 @@ def evaluate(model: nn.Module, x: torch.Tensor, y: torch.Tensor, tta_flip: bool)
 
 
 # -- the run ------------------------------------------------------------------------------------------
-def _make_optimizer(model: nn.Module, recipe: Recipe) -> torch.optim.Optimizer:
+def _make_optimizer(model: nn.Module, recipe: Recipe, device: torch.device) -> torch.optim.Optimizer:
+    """Adam, AdamW or SGD (momentum) per ``recipe``; the fused kernels on CPU and CUDA (~10% of a step)."""
     params = model.parameters()
+    fused = True if device.type in ("cpu", "cuda") else None
     name = recipe.optimizer.lower()
+    wd = recipe.weight_decay
     if name == "adam":
-        return torch.optim.Adam(params, lr=recipe.lr, weight_decay=recipe.weight_decay)
+        return torch.optim.Adam(params, lr=recipe.lr, weight_decay=wd, fused=fused)
     if name == "adamw":
-        return torch.optim.AdamW(params, lr=recipe.lr, weight_decay=recipe.weight_decay)
+        return torch.optim.AdamW(params, lr=recipe.lr, weight_decay=wd, fused=fused)
     if name == "sgd":
-        return torch.optim.SGD(
-            params, lr=recipe.lr, momentum=recipe.momentum, weight_decay=recipe.weight_decay
-        )
+        return torch.optim.SGD(params, lr=recipe.lr, momentum=recipe.momentum, weight_decay=wd, fused=fused)
     raise CnnlabError(
         f"unknown optimizer {recipe.optimizer!r} in recipe {recipe.name!r}; choose adam, adamw or sgd"
     )
@@ -402,7 +403,7 @@ def _train(
     model = build_model(settings.model, image_size, num_classes, recipe.dropout)
     fmt = memory_format(device)
     model = model.to(device=device, memory_format=fmt)
-    optimizer = _make_optimizer(model, recipe)
+    optimizer = _make_optimizer(model, recipe, device)
     shuffle = np.random.default_rng((recipe.seed, 1))
     augmenter = Augmenter(recipe.seed, pad=recipe.augment_pad) if recipe.augment else None
 
