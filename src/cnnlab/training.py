@@ -72,3 +72,17 @@ class Callbacks:
 
     def on_message(self, text: str) -> None:
         """A one-line note (checkpoint saved, stopped early, skipped files...)."""
+
+
+def skipped_files_note(skipped: list[tuple[str, str]], shown: int = 3) -> str | None:
+    """One line about the unreadable files a dataset load skipped, or ``None`` when there were none.
+
+    ``skipped`` is ``cnnlab.data.Dataset.skipped``: ``[(path, reason), ...]``. The first ``shown`` are
+    named; all of them go into ``config.json`` (``"skipped_files"``) so nothing is lost silently.
+    """
+    if not skipped:
+        return None
+    listed = "; ".join(f"{path} ({reason})" for path, reason in skipped[:shown])
+    more = f"; and {len(skipped) - shown} more (see config.json)" if len(skipped) > shown else ""
+    noun = "file" if len(skipped) == 1 else "files"
+    return f"skipped {len(skipped)} unreadable {noun}: {listed}{more}"

@@ -252,3 +252,35 @@ def test_torch_backend_end_to_end(data, tmp_path):
     assert (out / "best.pt").is_file() and (out / "report.html").is_file()
     test = json.loads((out / "test_metrics.json").read_text())
     assert test["backend"] == "torch" and test["num_samples"] == 16
+
+
+@pytest.mark.parametrize("backend", ["numpy", "torch"])
+def test_corrupt_images_are_skipped_named_and_recorded_not_fatal(backend, tmp_path):
+    data = make_image_folder(tmp_path / "data", n_train=8, n_test=4)
+    (data / "train" / "dark" / "broken.jpg").write_bytes(b"not a jpeg at all")
+    good = next((data / "train" / "light").glob("*.png")).read_bytes()
+    (data / "train" / "light" / "truncated.png").write_bytes(good[: len(good) // 3])
+    out = tmp_path / "run"
+    proc = cnnlab(
+        "train",
+        "--backend",
+        backend,
+        "--model",
+        "simple",
+        "--image-size",
+        "16",
+        "--data",
+        data,
+        "--epochs",
+        "1",
+        "--out",
+        out,
+        "--no-report",
+        env={"OMP_NUM_THREADS": "1"},
+    )
+    assert proc.returncode == 0, proc.stderr
+    note = [line for line in proc.stdout.splitlines() if line.startswith("skipped 2 unreadable files")]
+    assert len(note) == 1, proc.stdout
+    assert "broken.jpg" in note[0] and "truncated.png" in note[0]
+    recorded = {Path(p).name for p, _ in json.loads((out / "config.json").read_text())["skipped_files"]}
+    assert recorded == {"broken.jpg", "truncated.png"}

@@ -44,7 +44,7 @@ from cnnlab.nn.optim import Optimizer, make_optimizer
 from cnnlab.nn.summary import summarize
 from cnnlab.recipes import learning_rate
 from cnnlab.runs import RunDir, atomic_write_text
-from cnnlab.training import Callbacks, TrainSettings
+from cnnlab.training import Callbacks, TrainSettings, skipped_files_note
 
 #: Images per forward pass when evaluating (bounds the im2col buffers: ~60 MB at 64x64).
 EVAL_BATCH = 64
@@ -64,6 +64,7 @@ class _Data:
     x_val: np.ndarray  # (M, H, W, C) float, normalised
     y_val: np.ndarray  # (M,) int64
     channels: int
+    skipped: list[tuple[str, str]]  # unreadable files the load skipped: (path, reason)
 
 
 def _load_data(settings: TrainSettings, image_size: int, dtype: np.dtype) -> _Data:
@@ -84,6 +85,7 @@ def _load_data(settings: TrainSettings, image_size: int, dtype: np.dtype) -> _Da
         x_val=x_val,
         y_val=labels[val_idx].astype(np.int64),
         channels=ds.channels,
+        skipped=[(str(p), str(r)) for p, r in ds.skipped],
     )
 
 
@@ -207,6 +209,7 @@ def train(settings: TrainSettings, callbacks: Callbacks | None = None) -> RunDir
         num_train=int(data.y_train.size),
         num_val=int(data.y_val.size),
         rng=RNG_SCHEME,
+        skipped_files=data.skipped,
     )
     if not settings.resume:
         run = RunDir.create(settings.out, config, overwrite=settings.overwrite)
@@ -239,6 +242,8 @@ def train(settings: TrainSettings, callbacks: Callbacks | None = None) -> RunDir
         best = meta["best"]
         cb.on_message(f"resuming {run.path} after epoch {meta['epoch']}")
     cb.on_train_start(settings, n_train, int(data.y_val.size), start_epoch)
+    if note := skipped_files_note(data.skipped):
+        cb.on_message(note)
 
     epoch, saved = start_epoch, start_epoch - 1 if resume_from is not None else 0
     try:

@@ -55,7 +55,7 @@ from cnnlab.errors import CnnlabError, RunDirError, TrainingStopped
 from cnnlab.recipes import Recipe, learning_rate
 from cnnlab.runs import RunDir, atomic_save, atomic_write_text
 from cnnlab.torch_backend.models import build_model
-from cnnlab.training import Callbacks, TrainSettings
+from cnnlab.training import Callbacks, TrainSettings, skipped_files_note
 
 #: Images per forward pass when evaluating.
 EVAL_BATCH = 256
@@ -279,6 +279,7 @@ def _config(settings: TrainSettings, dataset: Any, image_size: int, device: torc
     cfg["device_used"] = str(device)
     cfg["world_size"] = dist.world
     cfg["versions"]["torch"] = torch.__version__
+    cfg["skipped_files"] = [(str(p), str(r)) for p, r in dataset.skipped]
     return cfg
 
 
@@ -443,6 +444,8 @@ def _train(
 
     if dist.main:
         cb.on_train_start(settings, int(n), int(val_idx.size), start_epoch)
+        if note := skipped_files_note([(str(p), str(r)) for p, r in dataset.skipped]):
+            cb.on_message(note)
         if start_epoch > 1:
             cb.on_message(f"resumed after epoch {start_epoch - 1}")
     autocast = device.type == "cuda"
