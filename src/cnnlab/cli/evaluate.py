@@ -10,17 +10,13 @@ from typing import Annotated, Any
 import typer
 
 from cnnlab.cli.app import app
+from cnnlab.cli.choices import Checkpoint
 
 
 class Split(StrEnum):
     test = "test"
     train = "train"
     all = "all"
-
-
-class Checkpoint(StrEnum):
-    best = "best"
-    last = "last"
 
 
 def format_report(report: dict[str, Any], title: str = "") -> str:

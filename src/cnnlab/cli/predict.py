@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -11,11 +10,7 @@ import numpy as np
 import typer
 
 from cnnlab.cli.app import app
-
-
-class Checkpoint(StrEnum):
-    best = "best"
-    last = "last"
+from cnnlab.cli.choices import Checkpoint
 
 
 def predict_files(predictor: Any, paths: list[Path]) -> list[dict[str, Any]]:

@@ -3,22 +3,12 @@
 from __future__ import annotations
 
 import json
-from enum import StrEnum
 from typing import Annotated
 
 import typer
 
 from cnnlab.cli.app import app
-
-
-class Model(StrEnum):
-    simple = "simple"
-    cnn = "cnn"
-
-
-class Backend(StrEnum):
-    numpy = "numpy"
-    torch = "torch"
+from cnnlab.cli.choices import Backend, Model
 
 
 @app.command(epilog="Examples:  cnnlab summary  |  cnnlab summary --model simple --backend torch --json")

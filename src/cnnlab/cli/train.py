@@ -10,42 +10,16 @@ from __future__ import annotations
 
 import sys
 import time
-from enum import Enum, StrEnum
+from enum import Enum
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 
 from cnnlab.cli.app import app
+from cnnlab.cli.choices import Backend, Device, DType, Model, RecipeName
 from cnnlab.errors import CnnlabError, DataError, RunDirError, TrainingStopped
 from cnnlab.training import Callbacks, TrainSettings
-
-
-class Backend(StrEnum):
-    numpy = "numpy"
-    torch = "torch"
-
-
-class Model(StrEnum):
-    simple = "simple"
-    cnn = "cnn"
-
-
-class RecipeName(StrEnum):
-    lab = "lab"
-    improved = "improved"
-
-
-class Device(StrEnum):
-    auto = "auto"
-    cpu = "cpu"
-    cuda = "cuda"
-    mps = "mps"
-
-
-class DType(StrEnum):
-    float32 = "float32"
-    float64 = "float64"
 
 
 def _fmt_time(seconds: float) -> str:
