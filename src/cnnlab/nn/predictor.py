@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import numpy as np
 
-from cnnlab.errors import DataError, RunDirError
+from cnnlab.errors import RunDirError
 from cnnlab.nn.checkpoint import load_checkpoint
 from cnnlab.nn.layers import Conv2D, ReLU
 from cnnlab.nn.model import Sequential, build_model
 from cnnlab.nn.trainer import EVAL_BATCH, predict_logprobs
+from cnnlab.runs.predictor import batched_probabilities, check_images
 from cnnlab.runs.rundir import RunDir
 
 
@@ -36,16 +37,7 @@ class NumpyPredictor:
         self.channels = model.input_shape[2] if model.input_shape is not None else 3
 
     def _check(self, images: np.ndarray, ndim: int, what: str) -> np.ndarray:
-        images = np.asarray(images)
-        s, c = self.image_size, self.channels
-        want = (s, s, c)
-        if images.dtype != np.uint8 or images.ndim != ndim or images.shape[-3:] != want:
-            shape = ("N", *want) if ndim == 4 else want
-            raise DataError(
-                f"{what} expects uint8 images of shape {shape} ({s}x{s}, {c} channels), "
-                f"got {images.dtype} {images.shape}"
-            )
-        return images
+        return check_images(images, ndim, self.image_size, self.channels, what)
 
     def _input(self, images: np.ndarray) -> np.ndarray:
         from cnnlab.data import normalize
@@ -58,15 +50,13 @@ class NumpyPredictor:
         Averages the probabilities of each image and its mirror when the run's recipe has ``tta_flip``.
         """
         images = self._check(images, 4, "predict_proba")
-        if images.shape[0] == 0:
-            return np.zeros((0, len(self.classes)))
-        out = []
         step = max(1, min(batch_size, EVAL_BATCH))  # bounds the im2col buffers
-        for i in range(0, images.shape[0], step):
-            x = self._input(images[i : i + step])
-            out.append(np.exp(predict_logprobs(self.model, x, self.tta_flip, step).astype(np.float64)))
-        p = np.concatenate(out)
-        return p / p.sum(axis=1, keepdims=True)
+        return batched_probabilities(
+            images,
+            step,
+            len(self.classes),
+            lambda batch: predict_logprobs(self.model, self._input(batch), self.tta_flip, step),
+        )
 
     def feature_maps(self, image: np.ndarray) -> list[tuple[str, np.ndarray]]:
         """``image``: (H, W, C) uint8 -> ``[("conv1", (h, w, c)), ...]``: the activations after each

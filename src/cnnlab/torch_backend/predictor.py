@@ -9,7 +9,8 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from cnnlab.errors import DataError, RunDirError
+from cnnlab.errors import RunDirError
+from cnnlab.runs.predictor import batched_probabilities, check_images
 from cnnlab.runs.rundir import RunDir
 from cnnlab.torch_backend.models import build_model
 from cnnlab.torch_backend.trainer import predict_logprobs, select_device, to_input
@@ -39,15 +40,7 @@ class TorchPredictor:
         self.tta_flip = bool(tta_flip)
 
     def _check(self, images: np.ndarray, ndim: int, what: str) -> np.ndarray:
-        images = np.asarray(images)
-        s = self.image_size
-        want = (s, s, 3)
-        if images.dtype != np.uint8 or images.ndim != ndim or images.shape[-3:] != want:
-            shape = ("N", *want) if ndim == 4 else want
-            raise DataError(
-                f"{what} expects uint8 RGB images of shape {shape}, got {images.dtype} {images.shape}"
-            )
-        return images
+        return check_images(images, ndim, self.image_size, 3, what, kind="RGB images")
 
     def predict_proba(self, images: np.ndarray, batch_size: int = 256) -> np.ndarray:
         """``images``: (N, H, W, 3) uint8 -> probabilities (N, K) float64, rows summing to 1.
@@ -55,16 +48,17 @@ class TorchPredictor:
         Averages the probabilities of each image and its mirror when the run's recipe has ``tta_flip``.
         """
         images = self._check(images, 4, "predict_proba")
-        if images.shape[0] == 0:
-            return np.zeros((0, len(self.classes)))
-        out = []
-        for i in range(0, images.shape[0], batch_size):
-            x = to_input(images[i : i + batch_size], self.device)
-            out.append(
-                predict_logprobs(self.model, x, self.tta_flip, batch_size).double().exp().cpu().numpy()
-            )
-        p = np.concatenate(out)
-        return p / p.sum(axis=1, keepdims=True)
+        return batched_probabilities(
+            images,
+            batch_size,
+            len(self.classes),
+            lambda batch: (
+                predict_logprobs(self.model, to_input(batch, self.device), self.tta_flip, batch_size)
+                .double()
+                .cpu()
+                .numpy()
+            ),
+        )
 
     @torch.no_grad()
     def feature_maps(self, image: np.ndarray) -> list[tuple[str, np.ndarray]]:
