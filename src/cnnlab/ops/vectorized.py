@@ -46,6 +46,9 @@ from numpy.lib.stride_tricks import as_strided
 from cnnlab.ops import _validate as v
 from cnnlab.ops._threads import run_chunks
 
+# Both work on one window and have nothing to vectorize: the lab's versions serve here too.
+from cnnlab.ops.loops import create_mask_from_window, distribute_value
+
 __all__ = [
     "clear_workspace",
     "conv_backward",
@@ -356,21 +359,6 @@ def conv_backward(
                 f"and {dtype} (pass the cols that conv_forward_cols returned with this cache)"
             )
     return _conv_grads(dZ, A_prev, W, stride, pad, dtype, cols, compute_dA_prev)
-
-
-def create_mask_from_window(x: np.ndarray) -> np.ndarray:
-    """Bool mask of x's shape, True only at the first maximum of x in row-major order (PyTorch's rule)."""
-    x = v.window_param(x)
-    mask = np.zeros(x.size, dtype=bool)
-    mask[np.argmax(x)] = True
-    return mask.reshape(x.shape)
-
-
-def distribute_value(dz: float, shape: tuple[int, int]) -> np.ndarray:
-    """An array of ``shape = (n_H, n_W)`` filled with ``dz / (n_H * n_W)`` (float32 stays float32)."""
-    dz, (n_H, n_W) = v.distribute_params(dz, shape)
-    dtype = dz.dtype if np.issubdtype(dz.dtype, np.floating) else np.dtype(np.float64)
-    return np.full((n_H, n_W), dz.astype(dtype) / dtype.type(n_H * n_W), dtype=dtype)
 
 
 def pool_forward(
