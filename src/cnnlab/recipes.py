@@ -15,7 +15,8 @@ dropout 0.5 (77.4), weight decay 0.5 (76.2) and batch 16 at lr 1e-3 (77.4) were 
 noise of so small a validation set.
 
 Both trainers read a :class:`Recipe` and call :func:`learning_rate` each step, so the schedule exists
-once.
+once. With ``ema = d > 0`` both keep ``w_ema <- d * w_ema + (1 - d) * w`` after every optimisation step
+(starting from the initial weights) and validate, checkpoint (``best``) and predict with ``w_ema``.
 """
 
 from __future__ import annotations
@@ -41,6 +42,8 @@ class Recipe:
     val_fraction: float = 0.0  # carved from train, stratified, seeded
     label_smoothing: float = 0.0
     tta_flip: bool = False  # average the probabilities of the image and its mirror at evaluation
+    mixup: float = 0.0  # Beta(alpha, alpha) of mixup (cnnlab.data.mixup); 0: off
+    ema: float = 0.0  # decay of the weights' exponential moving average, per step; 0: off
     seed: int = 2023
 
     def to_dict(self) -> dict:

@@ -125,3 +125,39 @@ def test_optimizer_errors():
         SGD(p, lr=0.1).step({"w": np.zeros(2)})
     with pytest.raises(ValueError, match="unknown optimizer"):
         make_optimizer("rmsprop", p, 0.1)
+
+
+@pytest.mark.parametrize("eps", [0.0, 0.1])
+def test_mixed_targets_match_torch_mixup_loss_in_float64(eps):
+    """Mixup's loss ``lam * CE(z, y) + (1 - lam) * CE(z, y[perm])`` as PyTorch computes it, against the
+    NumPy trainer's form: one cross-entropy with the blended target."""
+    torch = pytest.importorskip("torch")
+    from cnnlab.nn.losses import smoothed_targets, soft_cross_entropy
+
+    rng = np.random.default_rng(3)
+    z = rng.standard_normal((7, 3)) * 4
+    y = rng.integers(0, 3, 7)
+    perm, lam = rng.permutation(7), 0.37
+    zt = torch.tensor(z, requires_grad=True)
+    ce = torch.nn.functional.cross_entropy
+    yt = torch.tensor(y)
+    lt = lam * ce(zt, yt, label_smoothing=eps) + (1 - lam) * ce(zt, yt[perm], label_smoothing=eps)
+    lt.backward()
+    target = lam * smoothed_targets(y, 3, eps, np.float64) + (1 - lam) * smoothed_targets(
+        y[perm], 3, eps, np.float64
+    )
+    loss, dz = soft_cross_entropy(z, target)
+    assert loss == pytest.approx(lt.item(), rel=1e-13)
+    assert rel_error(dz, zt.grad.numpy()) < 1e-13
+    num = numerical_gradient(lambda z_: np.array(soft_cross_entropy(z_, target)[0]), z.copy(), np.array(1.0))
+    assert rel_error(dz, num) < 1e-8
+    # with a one-hot target it is the ordinary loss
+    hard = soft_cross_entropy(z, smoothed_targets(y, 3, eps, np.float64))
+    assert hard[0] == pytest.approx(cross_entropy(z, y, eps), rel=1e-14)
+
+
+def test_soft_cross_entropy_names_mismatched_shapes():
+    from cnnlab.nn.losses import soft_cross_entropy
+
+    with pytest.raises(ValueError, match=r"logits \(4, 2\) and target \(4, 3\)"):
+        soft_cross_entropy(np.zeros((4, 2)), np.zeros((4, 3)))

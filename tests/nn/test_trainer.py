@@ -210,3 +210,34 @@ def test_both_trainers_augment_with_the_recipes_padding(tmp_path, monkeypatch):
     recipe = SMALL.with_overrides(epochs=1, augment_pad=7)
     trainer.train(_settings(tmp_path, recipe=recipe))
     assert pads and set(pads) == {7}
+
+
+def test_mixup_and_weight_average_resume_exactly_and_the_average_is_what_is_validated(tmp_path):
+    recipe = SMALL.with_overrides(mixup=0.4, ema=0.8)
+    full = trainer.train(_settings(tmp_path, "full", recipe=recipe))
+    with pytest.raises(TrainingStopped, match="interrupted in epoch 3"):
+        trainer.train(_settings(tmp_path, "cut", recipe=recipe), _Recorder(stop_at_epoch=3))
+    resumed = trainer.train(_settings(tmp_path, "cut", recipe=recipe, resume=True))
+    final, opt_state, _ = load_checkpoint(resumed.checkpoint("last"))
+    ref, ref_opt, _ = load_checkpoint(full.checkpoint("last"))
+    assert {k for k in ref_opt if k.startswith("ema.")} == {f"ema.{k}" for k in ref}
+    for k in ref:
+        np.testing.assert_array_equal(final[k], ref[k])
+    for k in ref_opt:
+        np.testing.assert_array_equal(opt_state[k], ref_opt[k])
+
+    # best.npz holds the average (not the raw weights), and it reproduces the recorded accuracy
+    best = _params(full, "best")
+    best_epoch = full.config["best_epoch"]
+    assert not np.array_equal(best["0.weight"], ref["0.weight"])
+    if best_epoch == 3:
+        np.testing.assert_array_equal(best["0.weight"], ref_opt["ema.0.weight"])
+    ds = load_dataset(None, image_size=16)
+    from cnnlab.data import normalize, train_val_split
+
+    _, val_idx = train_val_split(ds.train.labels, recipe.val_fraction, recipe.seed)
+    model = trainer.build_model("simple", 16, 2, recipe.dropout, np.float32, seed=0, init=trainer.INIT)
+    model.load_state_dict(best)
+    logp = trainer.predict_logprobs(model, normalize(ds.train.images[val_idx]), tta_flip=True)
+    acc = float(np.mean(logp.argmax(axis=1) == ds.train.labels[val_idx]))
+    assert acc == full.metrics()[best_epoch - 1]["val_acc"]

@@ -21,8 +21,9 @@ def test_two_processes_equal_one_with_the_same_global_batch(tmp_path):
     # A global batch of 27 splits 14/13 and the epoch's last batch (640 = 23*27 + 19) 10/9: the
     # per-rank loss scaling must make the averaged gradient the global-batch mean exactly.
     # Augmentation is on (every rank draws the augmentation of the whole global batch); dropout is
-    # off because its masks are drawn per rank.
-    kw = dict(epochs=2, batch_size=27, augment=True, dropout=0.0)
+    # off because its masks are drawn per rank. Mixup blends the whole global batch before the split;
+    # the weight average follows the (identical) weights on every rank.
+    kw = dict(epochs=2, batch_size=27, augment=True, dropout=0.0, mixup=0.4, ema=0.9)
     one = train(small_settings(tmp_path / "one", **kw))
     spawn(small_settings(tmp_path / "two", **kw), nprocs=2)
     two = RunDir.open(tmp_path / "two")

@@ -156,3 +156,36 @@ def test_shard_partitions_a_global_batch(n, world):
     parts = [shard(batch, r, world) for r in range(world)]
     assert sorted(np.concatenate(parts).tolist()) == sorted(batch.tolist())
     assert max(map(len, parts)) - min(map(len, parts)) <= 1
+
+
+def test_mixup_and_weight_average_resume_exactly_and_best_holds_the_average(tmp_path):
+    kw = dict(epochs=3, mixup=0.4, ema=0.8)
+    full = train(small_settings(tmp_path / "full", **kw))
+    with pytest.raises(TrainingStopped, match="interrupted"):
+        train(small_settings(tmp_path / "cut", **kw), _StopAfter(2))
+    settings = small_settings(tmp_path / "cut", **kw)
+    settings.resume = True
+    resumed = train(settings)
+    lf = torch.load(full.checkpoint("last"), weights_only=True)
+    lr_ = torch.load(resumed.checkpoint("last"), weights_only=True)
+    for part in ("model", "ema"):
+        assert all(torch.equal(lf[part][k], lr_[part][k]) for k in lf[part])
+    cols = ["train_loss", "train_acc", "val_loss", "val_acc"]
+    assert [[r[c] for c in cols] for r in resumed.metrics()] == [[r[c] for c in cols] for r in full.metrics()]
+    best = torch.load(full.checkpoint("best"), weights_only=True)
+    assert not torch.equal(best["0.weight"], lf["model"]["0.weight"])
+    if full.config["best_epoch"] == 3:
+        assert torch.equal(best["0.weight"], lf["ema"]["0.weight"])
+    # the average is what was validated: its accuracy is reproduced from best.pt
+    ds = load_dataset(None, image_size=16)
+    _, val_idx = train_val_split(ds.train.labels, 0.2, 7)
+    model = build_model("simple")
+    model.load_state_dict(best)
+    model.eval()
+    x = torch.from_numpy(ds.train.images[val_idx]).permute(0, 3, 1, 2).double() / 255 * 2 - 1
+    model.double()
+    with torch.no_grad():
+        p = (model(x).softmax(1) + model(x.flip(3)).softmax(1)) / 2
+    acc = (p.argmax(1).numpy() == ds.train.labels[val_idx]).mean()
+    best_row = full.metrics()[full.config["best_epoch"] - 1]
+    assert acc == pytest.approx(best_row["val_acc"], abs=1.5 / len(val_idx))

@@ -9,6 +9,10 @@ For logits ``z (N, K)`` and integer labels ``y (N,)``:
 - ``dloss/dz = (p - t) / N`` — softmax and cross-entropy differentiated together. This is already the
   gradient with respect to the *logits*: multiplying it by the softmax's derivative again is the bug of
   the lab's exercise 8 (see :mod:`cnnlab.nn.lab_exercise8`).
+
+:func:`soft_cross_entropy` takes any target distribution ``t (N, K)`` instead of labels (mixup's blend
+of two targets, see :mod:`cnnlab.data.mixup`): the same loss and gradient, as PyTorch's
+``cross_entropy`` with probability targets.
 """
 
 from __future__ import annotations
@@ -76,7 +80,33 @@ def softmax_cross_entropy(
     if label_smoothing:
         nll = (1.0 - label_smoothing) * nll - (label_smoothing / k) * logp.sum(axis=1)
     loss = float(nll.mean())
-    target = np.full_like(logp, label_smoothing / k)
-    target[rows, labels] += 1.0 - label_smoothing
+    target = smoothed_targets(labels, k, label_smoothing, logp.dtype)
     dlogits = (np.exp(logp) - target) / logits.dtype.type(n)
+    return loss, dlogits
+
+
+def smoothed_targets(
+    labels: np.ndarray, num_classes: int, label_smoothing: float = 0.0, dtype=np.float32
+) -> np.ndarray:
+    """The target distributions ``(1 - eps) * onehot(labels) + eps / K`` as an ``(N, K)`` array."""
+    labels = np.asarray(labels)
+    target = np.full((labels.shape[0], num_classes), label_smoothing / num_classes, dtype=dtype)
+    target[np.arange(labels.shape[0]), labels] += 1.0 - label_smoothing
+    return target
+
+
+def soft_cross_entropy(logits: np.ndarray, target: np.ndarray) -> tuple[float, np.ndarray]:
+    """Loss and logit gradient against target distributions ``target (N, K)`` (rows sum to 1).
+
+    ``loss = -(1/N) * sum_n sum_k t[n, k] * log p[n, k]`` and ``dloss/dz = (p - t) / N``.
+    """
+    if logits.ndim != 2 or np.shape(target) != logits.shape:
+        raise ValueError(
+            f"soft_cross_entropy: logits must be (N, K) and target the same shape, got logits "
+            f"{logits.shape} and target {np.shape(target)}"
+        )
+    n = logits.shape[0]
+    logp = log_softmax(logits)
+    loss = float(-(target * logp).sum(axis=1).mean()) if n else 0.0
+    dlogits = (np.exp(logp) - target.astype(logp.dtype, copy=False)) / logits.dtype.type(max(n, 1))
     return loss, dlogits

@@ -9,16 +9,19 @@ One run, following the "training" contract of ``docs/architecture.md``:
    and the recipe's optimizer; write ``config.json`` and ``summary.txt``.
 3. Each epoch: shuffle, cut mini-batches (the last one may be smaller), augment (uint8, when the recipe
    says so), normalise, and per step set the learning rate from :func:`cnnlab.recipes.learning_rate`,
-   run forward, the label-smoothed softmax cross-entropy, backward and the optimizer step. Then
-   evaluate on the validation split (evaluation mode, no augmentation, flip averaging when the recipe
-   has ``tta_flip``, plain negative log-likelihood: as the predictor will score it), append a
-   row to ``metrics.csv`` and write ``last.npz`` (weights, optimizer state, epoch) and, when the
-   validation accuracy improved (ties: lower validation loss), ``best.npz``. Without a validation split
-   the best checkpoint is the last one.
+   run forward, the label-smoothed softmax cross-entropy (against mixup's blended targets when the
+   recipe has ``mixup``, :mod:`cnnlab.data.mixup`), backward and the optimizer step, then update the
+   weight average when the recipe has ``ema`` (:mod:`cnnlab.nn.ema`). Then evaluate on the
+   validation split (evaluation mode, no augmentation, flip averaging when the recipe has
+   ``tta_flip``, plain negative log-likelihood: as the predictor will score it), append a row to
+   ``metrics.csv`` and write ``last.npz`` (weights, optimizer state, epoch) and, when the validation
+   accuracy improved (ties: lower validation loss), ``best.npz``. Without a validation split the best
+   checkpoint is the last one. With ``ema`` the averaged weights are the ones validated and saved as
+   the model (``best.npz``; ``last.npz`` keeps both, for resuming).
 
-Determinism: every random draw of epoch ``e`` (shuffle order, augmentation, dropout masks) comes from
-generators seeded with ``(recipe.seed, e)``, so the run is a function of the seed, and a run resumed
-from ``last.npz`` after epoch ``e`` continues exactly as the uninterrupted run would have (the
+Determinism: every random draw of epoch ``e`` (shuffle order, augmentation, mixup, dropout masks) comes
+from generators seeded with ``(recipe.seed, e)``, so the run is a function of the seed, and a run
+resumed from ``last.npz`` after epoch ``e`` continues exactly as the uninterrupted run would have (the
 checkpoint records the scheme and the seed; there is no hidden generator state to restore).
 
 A non-finite loss stops the run before the bad step touches the weights, and Ctrl-C stops it; both
@@ -38,11 +41,12 @@ import numpy as np
 from cnnlab.architectures import ARCHITECTURES, DEFAULT_IMAGE_SIZE, get_architecture, output_shapes
 from cnnlab.errors import CnnlabError, DataError, RunDirError, TrainingStopped
 from cnnlab.nn.checkpoint import load_checkpoint, save_checkpoint
-from cnnlab.nn.losses import log_softmax, softmax_cross_entropy
+from cnnlab.nn.ema import WeightAverage
+from cnnlab.nn.losses import log_softmax, smoothed_targets, soft_cross_entropy, softmax_cross_entropy
 from cnnlab.nn.model import Sequential, build_model
 from cnnlab.nn.optim import Optimizer, make_optimizer
 from cnnlab.nn.summary import summarize
-from cnnlab.recipes import learning_rate
+from cnnlab.recipes import Recipe, learning_rate
 from cnnlab.runs import RunDir, atomic_write_text
 from cnnlab.training import Callbacks, TrainSettings, skipped_files_note
 
@@ -52,8 +56,11 @@ EVAL_BATCH = 64
 INIT = "torch"
 #: How the per-epoch generators are seeded (recorded in every checkpoint).
 RNG_SCHEME = (
-    "numpy.random.default_rng([seed, epoch]) for shuffle and augmentation, [seed, epoch, 1] for dropout"
+    "numpy.random.default_rng([seed, epoch]) for shuffle, augmentation and mixup, "
+    "[seed, epoch, 1] for dropout"
 )
+#: Key prefix of the weight average's arrays inside ``last.npz``'s optimizer state.
+_EMA = "ema."
 
 
 @dataclass
@@ -161,6 +168,10 @@ def _check_settings(settings: TrainSettings) -> None:
     for name in ("dropout", "val_fraction", "label_smoothing"):
         if not 0.0 <= getattr(r, name) < 1.0:
             problems.append(f"{name} must be in [0, 1), got {getattr(r, name)}")
+    if not (r.mixup >= 0 and math.isfinite(r.mixup)):
+        problems.append(f"mixup must be a number >= 0 (0: off), got {r.mixup}")
+    if not 0.0 <= r.ema < 1.0:
+        problems.append(f"ema must be in [0, 1) (0: off), got {r.ema}")
     if r.weight_decay < 0:
         problems.append(f"weight_decay must be >= 0, got {r.weight_decay}")
     if problems:
@@ -228,6 +239,7 @@ def train(settings: TrainSettings, callbacks: Callbacks | None = None) -> RunDir
         recipe.optimizer, model.parameters(), recipe.lr, recipe.weight_decay, recipe.momentum
     )
     atomic_write_text(run / "summary.txt", str(summarize(model)) + "\n")
+    average = WeightAverage(model.parameters(), recipe.ema) if recipe.ema > 0 else None
 
     n_train, batch = int(data.y_train.size), recipe.batch_size
     steps = math.ceil(n_train / batch)
@@ -236,7 +248,11 @@ def train(settings: TrainSettings, callbacks: Callbacks | None = None) -> RunDir
     best = {"epoch": 0, "val_acc": None, "val_loss": None}
     if resume_from is not None:
         model.load_state_dict(resume_from["params"])
-        opt.load_state_dict(resume_from["optimizer"])
+        opt_state = resume_from["optimizer"]
+        if average is not None:
+            ema = {k[len(_EMA) :]: v for k, v in opt_state.items() if k.startswith(_EMA)}
+            average.load_state_dict(ema or resume_from["params"])
+        opt.load_state_dict({k: v for k, v in opt_state.items() if not k.startswith(_EMA)})
         meta = resume_from["meta"]
         start_epoch, global_step = int(meta["epoch"]) + 1, int(meta["step"])
         best = meta["best"]
@@ -249,11 +265,11 @@ def train(settings: TrainSettings, callbacks: Callbacks | None = None) -> RunDir
     try:
         for epoch in range(start_epoch, recipe.epochs + 1):
             epoch_start = time.perf_counter()
-            stats = _train_epoch(model, opt, data, settings, epoch, steps, global_step, total_steps, cb)
-            global_step = stats["step"]
-            row = _end_epoch(
-                run, model, opt, data, epoch, stats, best, recipe.seed, epoch_start, recipe.tta_flip
+            stats = _train_epoch(
+                model, opt, data, settings, epoch, steps, global_step, total_steps, cb, average
             )
+            global_step = stats["step"]
+            row = _end_epoch(run, model, opt, data, epoch, stats, best, recipe, epoch_start, average)
             saved = epoch
             cb.on_epoch_end(row)
     except _NonFinite as stop:
@@ -291,20 +307,24 @@ def _train_epoch(
     global_step: int,
     total_steps: int,
     cb: Callbacks,
+    average: WeightAverage | None = None,
 ) -> dict[str, Any]:
-    """One pass over the shuffled training images.
+    """One pass over the shuffled training images (mixup and the weight average per the recipe).
 
     Returns ``{"step", "train_loss", "train_acc", "lr", "train_seconds"}``: the global step count after
     the epoch, the sample-weighted mean loss and accuracy of its mini-batches (training mode), and the
     learning rate of its last step.
     """
     from cnnlab.data import Augmenter, normalize
+    from cnnlab.data.mixup import MixUp, mix
 
     recipe = settings.recipe
     dtype = model.dtype
     rng = np.random.default_rng([recipe.seed, epoch])
     order = rng.permutation(data.y_train.size)
     augment = Augmenter(seed=int(rng.integers(2**63)), pad=recipe.augment_pad) if recipe.augment else None
+    mixer = MixUp(recipe.mixup, seed=int(rng.integers(2**63))) if recipe.mixup > 0 else None
+    num_classes = model.layers[-1].params["weight"].shape[-1]
     model.set_rng(np.random.default_rng([recipe.seed, epoch, 1]))
     model.train()
     cb.on_epoch_start(epoch, recipe.epochs, steps)
@@ -317,17 +337,29 @@ def _train_epoch(
         if augment is not None:
             images = augment(images)
         x = normalize(images).astype(dtype, copy=False)
-        y = data.y_train[idx]
+        y = y_counted = data.y_train[idx]
         lr = opt.lr = learning_rate(recipe, global_step, total_steps)
         with np.errstate(over="ignore", invalid="ignore"):  # a diverging run is reported just below
-            logits = model.forward(x)
-            loss, dlogits = softmax_cross_entropy(logits, y, recipe.label_smoothing)
+            if mixer is None:
+                logits = model.forward(x)
+                loss, dlogits = softmax_cross_entropy(logits, y, recipe.label_smoothing)
+            else:
+                m = mixer.sample(y.size)
+                logits = model.forward(mix(x, m).astype(dtype, copy=False))
+                eps = recipe.label_smoothing
+                target = m.lam * smoothed_targets(y, num_classes, eps, dtype) + (
+                    1.0 - m.lam
+                ) * smoothed_targets(y[m.perm], num_classes, eps, dtype)
+                loss, dlogits = soft_cross_entropy(logits, target)
+                y_counted = y if m.dominant else y[m.perm]
         if not math.isfinite(loss):
             raise _NonFinite(loss, s + 1)
         model.backward(dlogits, input_grad=False)
         opt.step(model.gradients())
+        if average is not None:
+            average.update(model.parameters())
         global_step += 1
-        hits = int(np.sum(logits.argmax(axis=1) == y))
+        hits = int(np.sum(logits.argmax(axis=1) == y_counted))
         loss_sum += loss * y.size
         correct += hits
         cb.on_step(s + 1, loss, hits / y.size, int(y.size))
@@ -356,12 +388,22 @@ def _end_epoch(
     epoch: int,
     stats: dict[str, Any],
     best: dict[str, Any],
-    seed: int,
+    recipe: Recipe,
     epoch_start: float,
-    tta_flip: bool,
+    average: WeightAverage | None = None,
 ) -> dict[str, Any]:
-    """Validate, write the metrics row and the checkpoints; updates ``best`` in place; returns the row."""
-    val_loss, val_acc = _evaluate(model, data.x_val, data.y_val, tta_flip)
+    """Validate, write the metrics row and the checkpoints; updates ``best`` in place; returns the row.
+
+    With a weight average, the averaged weights are validated and saved as the model's.
+    """
+    params = model.state_dict()
+    if average is not None:  # evaluate the average in the model's layers, then put the weights back
+        model.load_state_dict(average.shadow)
+    try:
+        val_loss, val_acc = _evaluate(model, data.x_val, data.y_val, recipe.tta_flip)
+    finally:
+        if average is not None:
+            model.load_state_dict(params)
     row = {
         "epoch": epoch,
         "train_loss": stats["train_loss"],
@@ -372,11 +414,14 @@ def _end_epoch(
         "seconds": time.perf_counter() - epoch_start,
         "images_per_s": data.y_train.size / max(stats["train_seconds"], 1e-9),
     }
-    params = model.state_dict()
-    meta = {"epoch": epoch, "step": stats["step"], "seed": seed, "rng": RNG_SCHEME}
+    meta = {"epoch": epoch, "step": stats["step"], "seed": recipe.seed, "rng": RNG_SCHEME}
+    opt_state = opt.state_dict()
+    if average is not None:
+        opt_state.update({_EMA + k: v for k, v in average.shadow.items()})
     if _improved(val_acc, val_loss, best):
         best.update(epoch=epoch, val_acc=val_acc, val_loss=val_loss)
-        save_checkpoint(run.checkpoint("best"), params, {**meta, "best": best})
-    save_checkpoint(run.checkpoint("last"), params, {**meta, "best": best}, opt.state_dict())
+        weights = average.state_dict() if average is not None else params
+        save_checkpoint(run.checkpoint("best"), weights, {**meta, "best": best})
+    save_checkpoint(run.checkpoint("last"), params, {**meta, "best": best}, opt_state)
     run.append_metrics(row)
     return row

@@ -15,9 +15,13 @@ What one run does (the same run directory as the NumPy trainer, :mod:`cnnlab.run
    ~1.6x faster on CPU); CUDA runs the forward pass under bf16 autocast.
 3. Each step sets the learning rate from :func:`cnnlab.recipes.learning_rate` (the one schedule of both
    backends) and minimises cross-entropy with ``recipe.label_smoothing``; the optimizer is Adam, AdamW
-   or SGD (momentum) with ``recipe.weight_decay``.
+   or SGD (momentum) with ``recipe.weight_decay``. With ``recipe.mixup`` each global batch is blended
+   with a permutation of itself and the loss is ``lam * CE(y) + (1 - lam) * CE(y[perm])``
+   (:mod:`cnnlab.data.mixup`, as in the NumPy trainer); with ``recipe.ema = d`` an
+   average ``w_ema.lerp_(w, 1 - d)`` of the weights follows every step, as :mod:`cnnlab.nn.ema`.
 4. After each epoch: validation loss and accuracy (with flip averaging when ``recipe.tta_flip``, as the
-   predictor does), one ``metrics.csv`` row, ``best.pt`` when validation accuracy improved (ties broken
+   predictor does; of the averaged weights when ``recipe.ema``), one ``metrics.csv`` row, ``best.pt``
+   (the averaged weights when ``recipe.ema``) when validation accuracy improved (ties broken
    by lower validation loss; every epoch when there is no validation split), and ``last.pt`` with the
    optimizer, the epoch and every RNG state, which is what ``settings.resume`` continues from — a
    resumed run gives the same numbers as an uninterrupted one. (Checkpoints are snapshotted in memory
@@ -205,15 +209,22 @@ def _check_recipe(recipe: Recipe, world: int) -> None:
         raise CnnlabError(f"label_smoothing must be in [0, 1), got {recipe.label_smoothing}")
     if not 0.0 <= recipe.dropout < 1.0:
         raise CnnlabError(f"dropout must be in [0, 1), got {recipe.dropout}")
+    if not (recipe.mixup >= 0 and math.isfinite(recipe.mixup)):
+        raise CnnlabError(f"mixup must be a number >= 0 (0: off), got {recipe.mixup}")
+    if not 0.0 <= recipe.ema < 1.0:
+        raise CnnlabError(f"ema must be in [0, 1) (0: off), got {recipe.ema}")
     if recipe.batch_size < world:
         raise CnnlabError(f"batch size {recipe.batch_size} is smaller than the {world} processes")
 
 
-def _rng_state(shuffle: np.random.Generator, augmenter: Any, device: torch.device) -> dict[str, Any]:
+def _rng_state(
+    shuffle: np.random.Generator, augmenter: Any, mixer: Any, device: torch.device
+) -> dict[str, Any]:
     state: dict[str, Any] = {
         "torch": torch.get_rng_state(),
         "shuffle": shuffle.bit_generator.state,
         "augment": augmenter.rng.bit_generator.state if augmenter is not None else None,
+        "mixup": mixer.rng.bit_generator.state if mixer is not None else None,
     }
     if device.type == "cuda":
         state["cuda"] = torch.cuda.get_rng_state(device)
@@ -221,12 +232,14 @@ def _rng_state(shuffle: np.random.Generator, augmenter: Any, device: torch.devic
 
 
 def _set_rng_state(
-    state: dict[str, Any], shuffle: np.random.Generator, augmenter: Any, device: torch.device
+    state: dict[str, Any], shuffle: np.random.Generator, augmenter: Any, mixer: Any, device: torch.device
 ) -> None:
     torch.set_rng_state(state["torch"])
     shuffle.bit_generator.state = state["shuffle"]
     if augmenter is not None and state.get("augment") is not None:
         augmenter.rng.bit_generator.state = state["augment"]
+    if mixer is not None and state.get("mixup") is not None:
+        mixer.rng.bit_generator.state = state["mixup"]
     if device.type == "cuda" and state.get("cuda") is not None:
         torch.cuda.set_rng_state(state["cuda"], device)
 
@@ -248,12 +261,21 @@ class _Checkpoints:
         self.written_at = -math.inf
 
     def snapshot(
-        self, model: nn.Module, optimizer: torch.optim.Optimizer, meta: dict, improved: bool
+        self,
+        model: nn.Module,
+        optimizer: torch.optim.Optimizer,
+        meta: dict,
+        improved: bool,
+        averaged: nn.Module | None = None,
     ) -> None:
-        weights = {k: v.detach().clone() for k, v in model.state_dict().items()}
+        """Copy the epoch's state; ``best`` gets the averaged weights when there is an average."""
+        weights = _weights(model)
+        extra = {}
+        if averaged is not None:
+            extra["ema"] = _weights(averaged)
         if improved:
-            self.best = weights
-        self.last = {"model": weights, "optimizer": copy.deepcopy(optimizer.state_dict()), **meta}
+            self.best = extra.get("ema", weights)
+        self.last = {"model": weights, "optimizer": copy.deepcopy(optimizer.state_dict()), **extra, **meta}
 
     def maybe_write(self, force: bool = False) -> None:
         if force or time.perf_counter() - self.written_at >= SAVE_EVERY_S:
@@ -267,6 +289,10 @@ class _Checkpoints:
             atomic_save(self.run.checkpoint("last"), lambda fh, st=self.last: torch.save(st, fh))
             self.last = None
         self.written_at = time.perf_counter()
+
+
+def _weights(model: nn.Module) -> dict[str, torch.Tensor]:
+    return {k: v.detach().clone() for k, v in model.state_dict().items()}
 
 
 def _config(settings: TrainSettings, dataset: Any, image_size: int, device: torch.device, dist: Dist) -> dict:
@@ -365,6 +391,7 @@ def _train(
     settings: TrainSettings, recipe: Recipe, image_size: int, device: torch.device, dist: Dist, cb: Callbacks
 ) -> RunDir:
     from cnnlab.data import Augmenter, load_dataset, train_val_split
+    from cnnlab.data.mixup import MixUp, mix
 
     if device.type == "cuda":
         torch.backends.cudnn.deterministic = True
@@ -407,6 +434,10 @@ def _train(
     optimizer = _make_optimizer(model, recipe, device)
     shuffle = np.random.default_rng((recipe.seed, 1))
     augmenter = Augmenter(recipe.seed, pad=recipe.augment_pad) if recipe.augment else None
+    mixer = MixUp(recipe.mixup, seed=(recipe.seed, 2)) if recipe.mixup > 0 else None
+    averaged: nn.Module | None = None  # the weight average (recipe.ema): what is validated and saved
+    if recipe.ema > 0:
+        averaged = copy.deepcopy(model).requires_grad_(False)
 
     # The data, decoded once and kept in memory.
     train_u8 = np.ascontiguousarray(dataset.train.images[train_idx])
@@ -424,7 +455,9 @@ def _train(
         try:
             model.load_state_dict(last["model"])
             optimizer.load_state_dict(last["optimizer"])
-            _set_rng_state(last["rng"], shuffle, augmenter, device)
+            if averaged is not None:
+                averaged.load_state_dict(last.get("ema", last["model"]))
+            _set_rng_state(last["rng"], shuffle, augmenter, mixer, device)
         except (KeyError, RuntimeError, ValueError) as exc:
             raise RunDirError(f"{run.checkpoint('last')} does not fit this model and recipe: {exc}") from None
         start_epoch = int(last["epoch"]) + 1
@@ -462,7 +495,20 @@ def _train(
             for s in range(steps_per_epoch):
                 step = (epoch - 1) * steps_per_epoch + s
                 batch = perm[s * bs : (s + 1) * bs]
-                if augmenter is not None:  # augment the whole global batch on every rank: same draws
+                mixp = mixer.sample(batch.size) if mixer is not None else None
+                yb_mix = None
+                if mixp is not None:  # blend the whole global batch on every rank, then take a share
+                    whole = torch.from_numpy(batch).to(device)
+                    if augmenter is not None:
+                        x_whole = to_input(augmenter(train_u8[batch]), device)
+                    else:
+                        x_whole = x_train.index_select(0, whole)
+                    rows = torch.from_numpy(shard(np.arange(batch.size), dist.rank, dist.world)).to(device)
+                    xb = mix(x_whole, mixp).index_select(0, rows).contiguous(memory_format=fmt)
+                    y_whole = y_train[whole]
+                    yb = y_whole[rows]
+                    yb_mix = y_whole[torch.from_numpy(mixp.perm).to(device)][rows]
+                elif augmenter is not None:  # augment the whole global batch on every rank: same draws
                     xb_u8 = augmenter(train_u8[batch])
                     mine = shard(np.arange(batch.size), dist.rank, dist.world)
                     xb = to_input(xb_u8[mine], device)
@@ -479,13 +525,19 @@ def _train(
                 losses = F.cross_entropy(
                     logits.float(), yb, label_smoothing=recipe.label_smoothing, reduction="none"
                 )
+                y_counted = yb
+                if mixp is not None:
+                    losses = mixp.lam * losses + (1.0 - mixp.lam) * F.cross_entropy(
+                        logits.float(), yb_mix, label_smoothing=recipe.label_smoothing, reduction="none"
+                    )
+                    y_counted = yb if mixp.dominant else yb_mix
                 loss_sum = losses.sum()
                 # DDP averages gradients over ranks: scale so that the average is the global-batch mean.
                 loss = loss_sum * (dist.world / batch.size)
                 stats = torch.stack(
                     [
                         loss_sum.detach().double(),
-                        (logits.argmax(1) == yb).sum().double(),
+                        (logits.argmax(1) == y_counted).sum().double(),
                         torch.tensor(float(yb.numel()), dtype=torch.float64, device=device),
                     ]
                 )
@@ -503,6 +555,10 @@ def _train(
                 optimizer.zero_grad(set_to_none=True)
                 loss.backward()
                 optimizer.step()
+                if averaged is not None:
+                    with torch.no_grad():
+                        for w_avg, w in zip(averaged.parameters(), model.parameters(), strict=True):
+                            w_avg.lerp_(w, 1.0 - recipe.ema)
                 sums += stats
                 if dist.main:
                     cb.on_step(step, step_loss, stats[1].item() / stats[2].item(), int(stats[2].item()))
@@ -512,7 +568,9 @@ def _train(
             val_loss = val_acc = None
             improved = True
             if x_val is not None:
-                val_loss, val_acc = evaluate(model, x_val, y_val, recipe.tta_flip)
+                val_loss, val_acc = evaluate(
+                    averaged if averaged is not None else model, x_val, y_val, recipe.tta_flip
+                )
                 improved = val_acc > best_acc or (val_acc == best_acc and val_loss < best_loss)
                 if improved:
                     best_acc, best_loss, best_epoch = val_acc, val_loss, epoch
@@ -534,9 +592,9 @@ def _train(
                     "best_val_acc": best_acc,
                     "best_val_loss": best_loss,
                     "best_epoch": best_epoch,
-                    "rng": _rng_state(shuffle, augmenter, device),
+                    "rng": _rng_state(shuffle, augmenter, mixer, device),
                 }
-                ckpt.snapshot(model, optimizer, meta, improved)
+                ckpt.snapshot(model, optimizer, meta, improved, averaged)
                 ckpt.maybe_write(force=epoch in (start_epoch, recipe.epochs))
                 run.append_metrics(row)
                 cb.on_epoch_end(row)
