@@ -28,6 +28,27 @@ class TrainSettings:
     dtype: str = "float32"  # numpy: "float32" | "float64"
     resume: bool = False
     overwrite: bool = False
+    cv_fold: tuple[int, int] | None = None  # (k, K): validate on fold k (0-based) of K, not val_fraction
+
+    def split(self, labels: Any) -> tuple[Any, Any]:
+        """``(train_idx, val_idx)`` of the training images, the one rule of both trainers.
+
+        With ``cv_fold = (k, K)``: fold ``k`` of a stratified ``K``-fold partition
+        (:func:`cnnlab.data.kfold_split`, seeded by the recipe's seed) is held out; otherwise a stratified
+        ``recipe.val_fraction`` of each class (:func:`cnnlab.data.train_val_split`), none when it is 0.
+        Both are sorted int64 index arrays; the test split is never involved.
+        """
+        import numpy as np
+
+        from cnnlab.data import kfold_split, train_val_split
+
+        labels = np.asarray(labels)
+        if self.cv_fold is not None:
+            fold, folds = self.cv_fold
+            return kfold_split(labels, int(folds), int(fold), self.recipe.seed)
+        if self.recipe.val_fraction > 0:
+            return train_val_split(labels, self.recipe.val_fraction, self.recipe.seed)
+        return np.arange(labels.size, dtype=np.int64), np.zeros(0, dtype=np.int64)
 
     def to_config(self) -> dict[str, Any]:
         """The JSON-able config written to ``config.json`` (plus versions and the command line)."""
@@ -52,6 +73,8 @@ class TrainSettings:
         kw = {k: v for k, v in cfg.items() if k in keys}
         kw["recipe"] = Recipe(**cfg["recipe"])
         kw["out"] = Path(cfg["out"])
+        if kw.get("cv_fold") is not None:
+            kw["cv_fold"] = tuple(kw["cv_fold"])
         return cls(**kw)
 
 

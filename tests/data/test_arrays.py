@@ -75,3 +75,34 @@ def test_split_rejects_bad_fraction(bad):
 def test_split_rejects_2d_labels():
     with pytest.raises(DataError, match="1-D"):
         train_val_split(np.zeros((2, 5), np.int64), 0.2, 0)
+
+
+@pytest.mark.parametrize("folds", [2, 3, 5])
+def test_kfold_validation_sets_partition_the_images_stratified(folds):
+    from cnnlab.data import kfold_split
+
+    labels = np.repeat([0, 1, 2], [17, 10, 4])
+    seen = []
+    for k in range(folds):
+        train, val = kfold_split(labels, folds, k, seed=11)
+        assert np.array_equal(np.sort(np.concatenate([train, val])), np.arange(labels.size))
+        assert np.all(np.diff(train) > 0) and np.all(np.diff(val) > 0) and val.dtype == np.int64
+        for c, n_c in enumerate((17, 10, 4)):
+            assert np.sum(labels[val] == c) in (n_c // folds, n_c // folds + 1)
+        seen.append(val)
+    assert np.array_equal(np.sort(np.concatenate(seen)), np.arange(labels.size))
+    a, b = kfold_split(labels, folds, 0, seed=11), kfold_split(labels, folds, 0, seed=12)
+    assert np.array_equal(a[1], kfold_split(labels, folds, 0, seed=11)[1])
+    assert not np.array_equal(a[1], b[1])
+
+
+def test_kfold_errors_are_named():
+    from cnnlab.data import kfold_split
+
+    labels = np.zeros(6, dtype=int)
+    with pytest.raises(DataError, match="at least 2 folds, got 1"):
+        kfold_split(labels, 1, 0, 0)
+    with pytest.raises(DataError, match=r"fold must be in 0..2 for 3 folds, got 3"):
+        kfold_split(labels, 3, 3, 0)
+    with pytest.raises(DataError, match="cannot split 6 images into 7 folds"):
+        kfold_split(labels, 7, 0, 0)

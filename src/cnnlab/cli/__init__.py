@@ -14,7 +14,18 @@ import sys
 from cnnlab.cli.app import app
 
 #: Modules that add commands to ``app`` when imported (one per command or command group).
-COMMAND_MODULES = ["train", "evaluate", "predict", "summary", "data", "bench", "grade", "explore", "student"]
+COMMAND_MODULES = [
+    "train",
+    "cv",
+    "evaluate",
+    "predict",
+    "summary",
+    "data",
+    "bench",
+    "grade",
+    "explore",
+    "student",
+]
 
 
 def _register() -> None:

@@ -5,13 +5,14 @@
   decoded images are cached (:mod:`cnnlab.data.cache`) in ``$CNNLAB_CACHE`` or ``~/.cache/cnnlab``.
 - :func:`load_image` decodes one file (:mod:`cnnlab.data.folder`).
 - :func:`normalize` gives the lab's ``(x / 255 - 0.5) / 0.5`` in float32; :func:`to_nchw` PyTorch's layout.
-- :func:`train_val_split` carves a stratified, seeded validation split from train.
+- :func:`train_val_split` carves a stratified, seeded validation split from train; :func:`kfold_split`
+  one fold of a stratified k-fold partition (cross-validation).
 - :class:`Augmenter` flips, crops with padding and jitters colours, seeded (:mod:`cnnlab.data.augment`).
 """
 
 from __future__ import annotations
 
-from cnnlab.data.arrays import normalize, stratified_split, to_nchw, train_val_split
+from cnnlab.data.arrays import kfold_split, normalize, stratified_split, to_nchw, train_val_split
 from cnnlab.data.augment import Augmenter
 from cnnlab.data.cache import cache_dir
 from cnnlab.data.dataset import Dataset, Split, load_dataset
@@ -22,6 +23,7 @@ __all__ = [
     "Dataset",
     "Split",
     "cache_dir",
+    "kfold_split",
     "load_dataset",
     "load_image",
     "normalize",

@@ -62,3 +62,29 @@ def train_val_split(labels: np.ndarray, val_fraction: float, seed: int) -> tuple
     :func:`stratified_split`); both arrays are sorted int64 and together are a partition of ``0..N-1``.
     """
     return stratified_split(labels, val_fraction, seed)
+
+
+def kfold_split(labels: np.ndarray, folds: int, fold: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """``(train_idx, val_idx)`` for fold ``fold`` (0-based) of a stratified ``folds``-fold partition.
+
+    For each class ``c`` (in increasing order) its indices are shuffled with one
+    ``numpy.random.default_rng(seed)`` and dealt round-robin to the folds (position ``i`` goes to fold
+    ``i mod folds``), so every fold holds ``n_c // folds`` or one more of each class and the ``folds``
+    validation sets partition ``0..N-1``. Both arrays are sorted int64.
+    """
+    labels = np.asarray(labels)
+    if labels.ndim != 1:
+        raise DataError(f"labels must be 1-D, got shape {labels.shape}")
+    if not (isinstance(folds, int | np.integer) and folds >= 2):
+        raise DataError(f"cross-validation needs at least 2 folds, got {folds!r}")
+    if not (isinstance(fold, int | np.integer) and 0 <= fold < folds):
+        raise DataError(f"fold must be in 0..{folds - 1} for {folds} folds, got {fold!r}")
+    if labels.size < folds:
+        raise DataError(f"cannot split {labels.size} images into {folds} folds")
+    rng = np.random.default_rng(seed)
+    assigned = np.empty(labels.size, dtype=np.int64)
+    for c in np.unique(labels):
+        idx = rng.permutation(np.flatnonzero(labels == c))
+        assigned[idx] = np.arange(idx.size) % folds
+    train_idx, val_idx = np.flatnonzero(assigned != fold), np.flatnonzero(assigned == fold)
+    return train_idx.astype(np.int64), val_idx.astype(np.int64)

@@ -3,7 +3,8 @@
 One run, following the "training" contract of ``docs/architecture.md``:
 
 1. Load the images (:func:`cnnlab.data.load_dataset`), carve a stratified validation split from the
-   training images when the recipe has ``val_fraction > 0`` (the test split is never touched here).
+   training images when the recipe has ``val_fraction > 0``, or hold out one cross-validation fold
+   (``settings.cv_fold``; :meth:`TrainSettings.split`). The test split is never touched here.
 2. Build the model (:func:`cnnlab.nn.build_model`, seeded by ``recipe.seed``) with PyTorch's default
    initialisation (:data:`INIT`), so both backends train the same model from the same distribution,
    and the recipe's optimizer; write ``config.json`` and ``summary.txt``.
@@ -75,15 +76,11 @@ class _Data:
 
 
 def _load_data(settings: TrainSettings, image_size: int, dtype: np.dtype) -> _Data:
-    from cnnlab.data import load_dataset, normalize, train_val_split
+    from cnnlab.data import load_dataset, normalize
 
     ds = load_dataset(settings.data, image_size=image_size)
-    recipe = settings.recipe
     labels = ds.train.labels
-    if recipe.val_fraction > 0:
-        train_idx, val_idx = train_val_split(labels, recipe.val_fraction, recipe.seed)
-    else:
-        train_idx, val_idx = np.arange(labels.size), np.zeros(0, dtype=np.int64)
+    train_idx, val_idx = settings.split(labels)
     x_val = normalize(ds.train.images[val_idx]).astype(dtype, copy=False)
     return _Data(
         classes=list(ds.classes),

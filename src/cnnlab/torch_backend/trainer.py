@@ -4,10 +4,11 @@ What one run does (the same run directory as the NumPy trainer, :mod:`cnnlab.run
 
 1. Picks the device (``settings.device``: ``"auto"`` = CUDA, then Apple MPS, then CPU), loads the
    dataset once (:func:`cnnlab.data.load_dataset`) and carves a stratified validation split from train
-   (``recipe.val_fraction``, seeded). The decoded images stay in memory as one array: without
-   augmentation the normalised training set is one ``(N, C, H, W)`` float32 tensor on the device, so a
-   step is one index; with augmentation each mini-batch is augmented as uint8 NHWC on the host
-   (:class:`cnnlab.data.Augmenter`, the one implementation both backends use) and then moved over.
+   (``recipe.val_fraction``, seeded, or a cross-validation fold: :meth:`TrainSettings.split`). The
+   decoded images stay in memory as one array: without augmentation the normalised training set is
+   one ``(N, C, H, W)`` float32 tensor on the device, so a step is one index; with augmentation each
+   mini-batch is augmented as uint8 NHWC on the host (:class:`cnnlab.data.Augmenter`, the one
+   implementation both backends use) and then moved over.
    Normalisation is ``(x / 255 - 0.5) / 0.5`` (:func:`cnnlab.data.normalize`).
 2. Seeds everything from ``recipe.seed``: ``torch.manual_seed`` (weights, dropout), the shuffle
    generator ``numpy.random.default_rng((seed, 1))`` and ``Augmenter(seed, pad=recipe.augment_pad)``; on CUDA
@@ -390,7 +391,7 @@ def train(settings: TrainSettings, callbacks: Callbacks | None = None) -> RunDir
 def _train(
     settings: TrainSettings, recipe: Recipe, image_size: int, device: torch.device, dist: Dist, cb: Callbacks
 ) -> RunDir:
-    from cnnlab.data import Augmenter, load_dataset, train_val_split
+    from cnnlab.data import Augmenter, load_dataset
     from cnnlab.data.mixup import MixUp, mix
 
     if device.type == "cuda":
@@ -407,16 +408,14 @@ def _train(
     if num_classes < 2:
         raise CnnlabError(f"{dataset.root}: need at least 2 classes, found {num_classes}")
     labels_all = np.asarray(dataset.train.labels, dtype=np.int64)
-    if recipe.val_fraction > 0:
-        train_idx, val_idx = train_val_split(labels_all, recipe.val_fraction, recipe.seed)
-    else:
-        train_idx, val_idx = np.arange(labels_all.size, dtype=np.int64), np.zeros(0, dtype=np.int64)
+    train_idx, val_idx = settings.split(labels_all)
     if train_idx.size == 0:
         raise CnnlabError(
             f"no training images left after carving a {recipe.val_fraction:.0%} validation split"
         )
 
     config = _config(settings, dataset, image_size, device, dist)
+    config.update(num_train=int(train_idx.size), num_val=int(val_idx.size))
     run, last = _open_or_create(settings, config, dist)
 
     # The summary's forward pass draws no random numbers but builds a model: do it before seeding.

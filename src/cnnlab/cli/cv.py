@@ -1,0 +1,136 @@
+"""``cnnlab cv``: k-fold cross-validation of a recipe on the training images (the test set is not used).
+
+Trains one run per fold into ``OUT/fold-<k>`` with either backend (:mod:`cnnlab.runs.crossval`), prints
+one line per fold and the mean and spread of the final-epoch validation accuracy, and writes
+``OUT/cv.json``. This is how recipes are compared on a few hundred images: every training image is
+validated once, so the mean is far steadier than a single small hold-out split.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from cnnlab.cli.app import app
+from cnnlab.cli.choices import Backend, Device, DType, Model, RecipeName
+from cnnlab.errors import DataError, TrainingStopped
+from cnnlab.training import Callbacks
+
+EPILOG = """Examples:
+
+  cnnlab cv --backend torch --data data/cats-and-dogs --folds 5 --out runs/cv-improved
+
+  cnnlab cv --recipe lab --folds 3 --epochs 20 --out runs/cv-lab
+
+  cnnlab cv --out runs/cv-improved --resume   (continue after Ctrl-C)
+"""
+
+
+class _Messages(Callbacks):
+    """Only the trainers' one-line notes (skipped files, resuming), not the per-epoch progress."""
+
+    def on_message(self, text: str) -> None:
+        print(f"  {text}", flush=True)
+
+
+@app.command(epilog=EPILOG)
+def cv(
+    folds: Annotated[int, typer.Option(min=2, help="Number of folds.")] = 5,
+    backend: Annotated[
+        Backend | None, typer.Option(help="numpy or torch. Default: numpy.", show_default=False)
+    ] = None,
+    model: Annotated[Model | None, typer.Option(help="Default: cnn.", show_default=False)] = None,
+    recipe: Annotated[RecipeName | None, typer.Option(help="Default: improved.", show_default=False)] = None,
+    data: Annotated[
+        Path | None,
+        typer.Option(help="Image folder. Default: the built-in dataset.", show_default=False),
+    ] = None,
+    epochs: Annotated[
+        int | None, typer.Option(min=1, help="Epochs. Default: the recipe's.", show_default=False)
+    ] = None,
+    batch_size: Annotated[
+        int | None, typer.Option(min=1, help="Mini-batch size. Default: the recipe's.", show_default=False)
+    ] = None,
+    lr: Annotated[
+        float | None, typer.Option(help="Peak learning rate. Default: the recipe's.", show_default=False)
+    ] = None,
+    seed: Annotated[
+        int | None,
+        typer.Option(help="Seed of the folds, weights and augmentation. Default: 2023.", show_default=False),
+    ] = None,
+    out: Annotated[
+        Path | None,
+        typer.Option(
+            help="Directory of the fold runs. Default: runs/cv-MODEL-BACKEND-RECIPE.", show_default=False
+        ),
+    ] = None,
+    resume: Annotated[
+        bool, typer.Option("--resume", help="Keep finished folds, resume a cut one, train the rest.")
+    ] = False,
+    overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace the folds in --out.")] = False,
+    device: Annotated[
+        Device | None, typer.Option(help="torch only: where to train. Default: auto.", show_default=False)
+    ] = None,
+    dtype: Annotated[
+        DType | None, typer.Option(help="numpy only: float precision. Default: float32.", show_default=False)
+    ] = None,
+) -> None:
+    """Cross-validate a recipe: one run per fold of the training images, then the mean validation accuracy."""
+    from cnnlab.cli.train import _trainer, build_settings
+    from cnnlab.runs.crossval import cross_validate
+
+    settings = build_settings(
+        backend=backend.value if backend else None,
+        model=model.value if model else None,
+        recipe=recipe.value if recipe else None,
+        data=data,
+        epochs=epochs,
+        batch_size=batch_size,
+        lr=lr,
+        image_size=None,
+        seed=seed,
+        out=out,
+        resume=False,
+        overwrite=overwrite,
+        device=device.value if device else None,
+        dtype=dtype.value if dtype else None,
+    )
+    if out is None:
+        settings.out = Path("runs") / f"cv-{settings.model}-{settings.backend}-{settings.recipe.name}"
+    settings.resume = resume
+    if resume and overwrite:
+        from cnnlab.errors import CnnlabError
+
+        raise CnnlabError("--resume and --overwrite contradict each other; pass one")
+    if settings.data is not None and not Path(settings.data).is_dir():
+        raise DataError(f"data directory {settings.data} does not exist")
+    print(
+        f"cross-validating {settings.model} ({settings.backend}, recipe {settings.recipe.name}, "
+        f"{settings.recipe.epochs} epochs) on {folds} folds of the training images",
+        flush=True,
+    )
+
+    def report(fold, total):
+        print(
+            f"fold {fold.fold}/{total}: validation accuracy {100 * fold.final_val_acc:.1f}% "
+            f"at the last epoch (best {100 * fold.best_val_acc:.1f}% at epoch {fold.best_epoch}) "
+            f"on {fold.num_val} images, {fold.seconds:.0f} s",
+            flush=True,
+        )
+
+    try:
+        result = cross_validate(settings, folds, _trainer(settings.backend), _Messages(), report)
+    except TrainingStopped as exc:
+        print(
+            f"cnnlab: cross-validation stopped: {str(exc).rstrip('.')}; continue with: "
+            f"cnnlab cv --out {settings.out} --resume (and the same options)",
+            file=sys.stderr,
+        )
+        raise typer.Exit(1) from None
+    print(
+        f"cross-validation: {100 * result.mean:.1f} ± {100 * result.std:.1f}% "
+        f"(final-epoch validation accuracy, mean ± sd over {folds} folds); {settings.out / 'cv.json'}"
+    )
