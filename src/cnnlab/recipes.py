@@ -38,6 +38,7 @@ class Recipe:
     warmup_fraction: float = 0.3  # onecycle: fraction of steps spent rising to ``lr``
     augment: bool = False  # random flip + padded random crop + mild colour jitter (cnnlab.data.augment)
     augment_pad: int = 4  # the crop's reflect padding: Augmenter(seed, pad=augment_pad), shifts of +-pad px
+    augment_scale: float = 1.0  # random resized crop of U[augment_scale, 1] of the area; 1: off
     dropout: float = 0.0
     val_fraction: float = 0.0  # carved from train, stratified, seeded
     label_smoothing: float = 0.0

@@ -123,3 +123,58 @@ def test_augmenter_rejects_bad_batches():
         Augmenter(0)(np.zeros((8, 8, 3), np.uint8))
     with pytest.raises(DataError, match="pad=4"):
         Augmenter(0, pad=4)(np.zeros((2, 4, 4, 3), np.uint8))
+
+
+def test_resized_crop_is_pytorch_grid_sample_bilinear():
+    """The random resized crop against ``affine_grid`` + ``grid_sample`` (bilinear, border) in float64."""
+    torch = pytest.importorskip("torch")
+    import torch.nn.functional as F
+
+    from cnnlab.data.augment import _resized_crop
+
+    rng = np.random.default_rng(4)
+    x = rng.uniform(0, 255, (6, 9, 12, 3))
+    aug = Augmenter(1, scale=(0.3, 1.0), ratio=(0.5, 2.0))
+    fy, fx, cy, cx = aug.sample(6).box
+    assert ((fy > 0) & (fy <= 1) & (fx > 0) & (fx <= 1)).all()
+    assert (np.abs(cy) <= 1 - fy + 1e-12).all() and (np.abs(cx) <= 1 - fx + 1e-12).all()
+    theta = torch.zeros(6, 2, 3, dtype=torch.float64)
+    theta[:, 0, 0], theta[:, 1, 1] = torch.from_numpy(fx), torch.from_numpy(fy)
+    theta[:, 0, 2], theta[:, 1, 2] = torch.from_numpy(cx), torch.from_numpy(cy)
+    xt = torch.from_numpy(x).permute(0, 3, 1, 2)
+    grid = F.affine_grid(theta, list(xt.shape), align_corners=False)
+    ref = F.grid_sample(xt, grid, mode="bilinear", padding_mode="border", align_corners=False)
+    got = _resized_crop(x.astype(np.float32), fy, fx, cy, cx)
+    np.testing.assert_allclose(got, ref.permute(0, 2, 3, 1).numpy(), rtol=0, atol=2e-3)
+
+
+def test_resized_crop_of_the_whole_image_is_the_image_and_off_by_default():
+    images = np.random.default_rng(0).integers(0, 256, (3, 8, 10, 3), dtype=np.uint8)
+    params = AugmentParams(
+        np.zeros(3, bool),
+        np.zeros(3, int),
+        np.zeros(3, int),
+        *np.ones((3, 3), np.float32),
+        box=(np.ones(3), np.ones(3), np.zeros(3), np.zeros(3)),
+    )
+    np.testing.assert_array_equal(augment(images, params), images)
+    assert Augmenter(0).sample(4).box is None
+    # turning it on draws after the other parameters: flips, shifts and jitter stay the same
+    a, b = Augmenter(3).sample(5), Augmenter(3, scale=(0.5, 1.0)).sample(5)
+    assert np.array_equal(a.flip, b.flip) and np.array_equal(a.shift_x, b.shift_x)
+    assert np.array_equal(a.saturation, b.saturation) and b.box is not None
+    out = Augmenter(3, scale=(0.5, 1.0))(images)
+    assert out.dtype == np.uint8 and out.shape == images.shape
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"scale": (0.0, 1.0)}, "0 < low <= high <= 1"),
+        ({"scale": (0.8, 0.5)}, "0 < low <= high <= 1"),
+        ({"ratio": (2.0, 1.0)}, "ratio must satisfy"),
+    ],
+)
+def test_resized_crop_rejects_bad_ranges(kwargs, message):
+    with pytest.raises(DataError, match=message):
+        Augmenter(0, **kwargs)

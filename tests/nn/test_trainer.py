@@ -213,7 +213,7 @@ def test_both_trainers_augment_with_the_recipes_padding(tmp_path, monkeypatch):
 
 
 def test_mixup_and_weight_average_resume_exactly_and_the_average_is_what_is_validated(tmp_path):
-    recipe = SMALL.with_overrides(mixup=0.4, ema=0.8)
+    recipe = SMALL.with_overrides(mixup=0.4, ema=0.8, augment_scale=0.6)
     full = trainer.train(_settings(tmp_path, "full", recipe=recipe))
     with pytest.raises(TrainingStopped, match="interrupted in epoch 3"):
         trainer.train(_settings(tmp_path, "cut", recipe=recipe), _Recorder(stop_at_epoch=3))

@@ -159,7 +159,7 @@ def test_shard_partitions_a_global_batch(n, world):
 
 
 def test_mixup_and_weight_average_resume_exactly_and_best_holds_the_average(tmp_path):
-    kw = dict(epochs=3, mixup=0.4, ema=0.8)
+    kw = dict(epochs=3, mixup=0.4, ema=0.8, augment_scale=0.6)
     full = train(small_settings(tmp_path / "full", **kw))
     with pytest.raises(TrainingStopped, match="interrupted"):
         train(small_settings(tmp_path / "cut", **kw), _StopAfter(2))

@@ -319,7 +319,11 @@ def _train_epoch(
     dtype = model.dtype
     rng = np.random.default_rng([recipe.seed, epoch])
     order = rng.permutation(data.y_train.size)
-    augment = Augmenter(seed=int(rng.integers(2**63)), pad=recipe.augment_pad) if recipe.augment else None
+    augment = None
+    if recipe.augment:
+        augment = Augmenter(
+            seed=int(rng.integers(2**63)), pad=recipe.augment_pad, scale=(recipe.augment_scale, 1.0)
+        )
     mixer = MixUp(recipe.mixup, seed=int(rng.integers(2**63))) if recipe.mixup > 0 else None
     num_classes = model.layers[-1].params["weight"].shape[-1]
     model.set_rng(np.random.default_rng([recipe.seed, epoch, 1]))

@@ -11,9 +11,10 @@ What one run does (the same run directory as the NumPy trainer, :mod:`cnnlab.run
    implementation both backends use) and then moved over.
    Normalisation is ``(x / 255 - 0.5) / 0.5`` (:func:`cnnlab.data.normalize`).
 2. Seeds everything from ``recipe.seed``: ``torch.manual_seed`` (weights, dropout), the shuffle
-   generator ``numpy.random.default_rng((seed, 1))`` and ``Augmenter(seed, pad=recipe.augment_pad)``; on CUDA
-   cuDNN runs deterministic kernels. Tensors use the channels-last layout on CPU and CUDA (a step is
-   ~1.6x faster on CPU); CUDA runs the forward pass under bf16 autocast.
+   generator ``numpy.random.default_rng((seed, 1))`` and ``Augmenter(seed, pad=recipe.augment_pad,
+   scale=(recipe.augment_scale, 1))``; on CUDA cuDNN runs deterministic kernels. Tensors use the
+   channels-last layout on CPU and CUDA (a step is ~1.6x faster on CPU); CUDA runs the forward pass
+   under bf16 autocast.
 3. Each step sets the learning rate from :func:`cnnlab.recipes.learning_rate` (the one schedule of both
    backends) and minimises cross-entropy with ``recipe.label_smoothing``; the optimizer is Adam, AdamW
    or SGD (momentum) with ``recipe.weight_decay``. With ``recipe.mixup`` each global batch is blended
@@ -432,7 +433,9 @@ def _train(
     model = model.to(device=device, memory_format=fmt)
     optimizer = _make_optimizer(model, recipe, device)
     shuffle = np.random.default_rng((recipe.seed, 1))
-    augmenter = Augmenter(recipe.seed, pad=recipe.augment_pad) if recipe.augment else None
+    augmenter = None
+    if recipe.augment:
+        augmenter = Augmenter(recipe.seed, pad=recipe.augment_pad, scale=(recipe.augment_scale, 1.0))
     mixer = MixUp(recipe.mixup, seed=(recipe.seed, 2)) if recipe.mixup > 0 else None
     averaged: nn.Module | None = None  # the weight average (recipe.ema): what is validated and saved
     if recipe.ema > 0:
