@@ -59,7 +59,7 @@ RECIPES: dict[str, Recipe] = {
     "lab": Recipe(name="lab", epochs=50, batch_size=32, lr=1e-3, optimizer="adam"),
     "improved": Recipe(
         name="improved",
-        epochs=100,
+        epochs=200,
         batch_size=32,
         lr=2e-3,
         optimizer="adamw",
@@ -68,9 +68,11 @@ RECIPES: dict[str, Recipe] = {
         augment=True,
         augment_pad=8,
         dropout=0.3,
-        val_fraction=0.15,
+        val_fraction=0.0,  # chosen by 5-fold cross-validation on train (cnnlab cv); then all of train
         label_smoothing=0.1,
         tta_flip=True,
+        mixup=0.2,
+        ema=0.99,
     ),
 }
 

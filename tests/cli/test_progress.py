@@ -105,6 +105,10 @@ def test_settings_from_recipe_and_overrides():
     assert (s.backend, s.model, s.device, s.dtype, s.data) == ("numpy", "simple", "auto", "float32", None)
     assert s.out == Path("runs/simple-numpy-lab")
     assert build_settings(**_options()).recipe == RECIPES["improved"]
+    held = build_settings(**_options(val_fraction=0.15))
+    assert held.recipe == RECIPES["improved"].with_overrides(val_fraction=0.15)
+    with pytest.raises(CnnlabError, match=r"--val-fraction must be in \[0, 1\), not 1.0"):
+        build_settings(**_options(val_fraction=1.0))
 
 
 def test_resume_takes_the_run_settings(tmp_path):

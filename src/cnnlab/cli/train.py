@@ -174,18 +174,22 @@ def build_settings(
     overwrite: bool,
     device: str | None,
     dtype: str | None,
+    val_fraction: float | None = None,
 ) -> TrainSettings:
     """The settings of a new run from the options given, or of the run to resume.
 
     New run: the recipe's values (``improved`` by default) with ``--epochs``/``--batch-size``/``--lr``/
-    ``--seed`` overriding them. ``--resume``: the settings saved in ``OUT/config.json`` (the learning-rate
-    schedule depends on them); only ``--device`` may change, other options given must agree with them.
+    ``--seed``/``--val-fraction`` overriding them. ``--resume``: the settings saved in
+    ``OUT/config.json`` (the learning-rate schedule depends on them); only ``--device`` may change,
+    other options given must agree with them.
     """
     from cnnlab.recipes import get_recipe
     from cnnlab.runs import RunDir
 
     if resume and overwrite:
         raise CnnlabError("--resume and --overwrite contradict each other; pass one")
+    if val_fraction is not None and not 0.0 <= val_fraction < 1.0:
+        raise CnnlabError(f"--val-fraction must be in [0, 1), not {val_fraction}")
     if lr is not None and not lr > 0:  # also rejects nan
         raise CnnlabError(f"--lr must be a positive number, not {lr}")
     if resume:
@@ -202,7 +206,9 @@ def build_settings(
                     f"{out} was trained with --{key.replace('_', '-')} {getattr(saved, key)}, not {value}; "
                     "resume it without that option or start a new run"
                 )
-        tuned = _explicit(recipe=recipe, epochs=epochs, batch_size=batch_size, lr=lr, seed=seed)
+        tuned = _explicit(
+            recipe=recipe, epochs=epochs, batch_size=batch_size, lr=lr, seed=seed, val_fraction=val_fraction
+        )
         for key, value in tuned.items():
             was = saved.recipe.name if key == "recipe" else getattr(saved.recipe, key)
             if was != value:
@@ -217,7 +223,7 @@ def build_settings(
         return saved
 
     chosen = get_recipe(recipe or "improved").with_overrides(
-        epochs=epochs, batch_size=batch_size, lr=lr, seed=seed
+        epochs=epochs, batch_size=batch_size, lr=lr, seed=seed, val_fraction=val_fraction
     )
     backend = backend or "numpy"
     model = model or "cnn"
@@ -331,6 +337,14 @@ def train(
             show_default=False,
         ),
     ] = None,
+    val_fraction: Annotated[
+        float | None,
+        typer.Option(
+            help="Share of each class of train held out for validation (best checkpoint, curves). "
+            "Default: the recipe's (0 for both: improved was chosen by cnnlab cv).",
+            show_default=False,
+        ),
+    ] = None,
     out: Annotated[
         Path | None,
         typer.Option(help="Run directory to write. Default: runs/MODEL-BACKEND-RECIPE.", show_default=False),
@@ -366,6 +380,7 @@ def train(
         overwrite=overwrite,
         device=device.value if device else None,
         dtype=dtype.value if dtype else None,
+        val_fraction=val_fraction,
     )
     if settings.data is not None and not Path(settings.data).is_dir():
         raise DataError(f"data directory {settings.data} does not exist")

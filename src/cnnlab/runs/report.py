@@ -276,6 +276,8 @@ def curves_note(recipe: dict[str, Any]) -> str | None:
         parts.append("augmented images")
     if recipe.get("dropout"):
         parts.append(f"dropout {recipe['dropout']:g}")
+    if recipe.get("mixup"):
+        parts.append(f"mixup (alpha {recipe['mixup']:g})")
     if recipe.get("label_smoothing"):
         parts.append(f"label smoothing {recipe['label_smoothing']:g} in the loss")
     if not parts:
@@ -283,6 +285,7 @@ def curves_note(recipe: dict[str, Any]) -> str | None:
     return (
         f"train: running means over each epoch, with {', '.join(parts)}; "
         "validation: un-augmented images, after the epoch"
+        + ("" if not recipe.get("ema") else f", with the weights' moving average (decay {recipe['ema']:g})")
     )
 
 
