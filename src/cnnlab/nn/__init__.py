@@ -10,8 +10,16 @@
 The trainer (:mod:`cnnlab.nn.trainer`) and the predictor (:mod:`cnnlab.nn.predictor`) build on these.
 """
 
+from cnnlab.nn.ema import WeightAverage
 from cnnlab.nn.layers import AvgPool2D, Conv2D, Dense, Dropout, Flatten, Layer, Linear, MaxPool2D, ReLU
-from cnnlab.nn.losses import cross_entropy, log_softmax, softmax, softmax_cross_entropy
+from cnnlab.nn.losses import (
+    cross_entropy,
+    log_softmax,
+    smoothed_targets,
+    soft_cross_entropy,
+    softmax,
+    softmax_cross_entropy,
+)
 from cnnlab.nn.model import Sequential, build_model
 from cnnlab.nn.optim import SGD, Adam, AdamW, Optimizer, make_optimizer
 
@@ -30,10 +38,13 @@ __all__ = [
     "Optimizer",
     "ReLU",
     "Sequential",
+    "WeightAverage",
     "build_model",
     "cross_entropy",
     "log_softmax",
     "make_optimizer",
+    "smoothed_targets",
+    "soft_cross_entropy",
     "softmax",
     "softmax_cross_entropy",
 ]
