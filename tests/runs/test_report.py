@@ -197,3 +197,6 @@ def test_curves_note_says_what_the_training_numbers_include():
     note = curves_note(RECIPES["improved"].to_dict())
     assert "augmented images" in note and "dropout 0.3" in note and "label smoothing 0.1" in note
     assert "mixup (alpha 0.2)" in note and "moving average (decay 0.99)" in note
+    # without a validation split the note says nothing about validation
+    alone = curves_note(RECIPES["improved"].to_dict(), validation=False)
+    assert "mixup" in alone and "validation" not in alone

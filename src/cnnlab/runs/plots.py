@@ -9,6 +9,7 @@ from __future__ import annotations
 import io
 import math
 import os
+import textwrap
 from collections.abc import Sequence
 from typing import Any
 
@@ -83,8 +84,8 @@ def plot_curves(
         ax_acc.set_ylim(0, 1.02)
     if title:
         fig.suptitle(title)
-    if note:
-        fig.supxlabel(note, fontsize=8, color="#555555")
+    if note:  # wrapped to the figure's width (about 150 characters at 8 pt on 10 inches)
+        fig.supxlabel(textwrap.fill(note, 150), fontsize=8, color="#555555")
     return _save(fig, path)
 
 

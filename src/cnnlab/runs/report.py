@@ -269,8 +269,9 @@ def write_summary(run: RunDir) -> Path:
     return path
 
 
-def curves_note(recipe: dict[str, Any]) -> str | None:
-    """Why the training curves can sit below the validation ones: what the training numbers include."""
+def curves_note(recipe: dict[str, Any], validation: bool = True) -> str | None:
+    """Why the training curves can sit below the validation ones: what the training numbers include
+    (and, when the run has a validation split, how the validation numbers were measured)."""
     parts = []
     if recipe.get("augment"):
         parts.append("augmented images")
@@ -282,11 +283,12 @@ def curves_note(recipe: dict[str, Any]) -> str | None:
         parts.append(f"label smoothing {recipe['label_smoothing']:g} in the loss")
     if not parts:
         return None
-    return (
-        f"train: running means over each epoch, with {', '.join(parts)}; "
-        "validation: un-augmented images, after the epoch"
-        + ("" if not recipe.get("ema") else f", with the weights' moving average (decay {recipe['ema']:g})")
-    )
+    note = f"train: running means over each epoch, with {', '.join(parts)}"
+    if validation:
+        note += "; validation: un-augmented images, after the epoch"
+        if recipe.get("ema"):
+            note += f", with the weights' moving average (decay {recipe['ema']:g})"
+    return note
 
 
 def write_plots(run: RunDir, evaluation: Any | None = None) -> list[Path]:
@@ -298,7 +300,9 @@ def write_plots(run: RunDir, evaluation: Any | None = None) -> list[Path]:
     recipe = (cfg.get("recipe") or {}).get("name", "?")
     title = f"{run.path.resolve().name}: {cfg.get('model', '?')} / {cfg.get('backend', '?')} / {recipe}"
     written = [run / CURVES]
-    plots.plot_curves(run.metrics(), run / CURVES, title=title, note=curves_note(cfg.get("recipe") or {}))
+    rows = run.metrics()
+    validation = any(r.get("val_acc") is not None for r in rows)
+    plots.plot_curves(rows, run / CURVES, title=title, note=curves_note(cfg.get("recipe") or {}, validation))
     if evaluation is not None:
         plots.plot_confusion(evaluation.report["confusion"], evaluation.classes, run / CONFUSION)
         plots.plot_predictions(
