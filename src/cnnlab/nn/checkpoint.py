@@ -4,7 +4,8 @@ Keys of the archive:
 
 - ``"{index}.weight"``, ``"{index}.bias"``: the model's parameters (NumPy layouts, see
   :mod:`cnnlab.nn.convert`);
-- ``"optimizer.step"``, ``"optimizer.exp_avg.{name}"``...: the optimizer state (``last`` only);
+- ``"optimizer.step"``, ``"optimizer.exp_avg.{name}"``...: the optimizer state (``last`` only); the
+  trainer keeps the weights' moving average (recipe ``ema``) there too, as ``"optimizer.ema.{name}"``;
 - ``"meta"``: a 0-d unicode array holding JSON (epoch, global step, best-so-far, format version...).
 
 No object arrays and no pickle, so loading a checkpoint cannot run code. Writes are atomic
