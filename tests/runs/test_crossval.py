@@ -13,7 +13,7 @@ from cnnlab.errors import CnnlabError, RunDirError, TrainingStopped
 from cnnlab.nn.checkpoint import load_checkpoint
 from cnnlab.recipes import RECIPES
 from cnnlab.runs import RunDir
-from cnnlab.runs.crossval import cross_validate
+from cnnlab.runs.crossval import cross_validate, stored_settings
 from cnnlab.training import Callbacks, TrainSettings
 from tests.cli.conftest import assert_one_line_error, cnnlab
 
@@ -70,6 +70,10 @@ def test_an_interrupted_cross_validation_resumes_to_the_same_result(tmp_path):
     with pytest.raises(TrainingStopped, match="interrupted in epoch 2"):
         cross_validate(_settings(tmp_path / "cut"), 2, nn_trainer.train, _StopIn("fold-2"))
     first = (tmp_path / "cut" / "fold-1" / "last.npz").stat().st_mtime_ns
+    partial = json.loads((tmp_path / "cut" / "cv.json").read_text())  # settings + the finished fold
+    assert not partial["complete"] and [f["fold"] for f in partial["folds"]] == [1]
+    stored, folds = stored_settings(tmp_path / "cut")
+    assert (stored.recipe, stored.model, folds) == (RECIPE, "simple", 2)
     with pytest.raises(RunDirError, match="pass --resume"):
         cross_validate(_settings(tmp_path / "cut"), 2, nn_trainer.train)
     again = cross_validate(_settings(tmp_path / "cut", resume=True), 2, nn_trainer.train)
@@ -92,3 +96,14 @@ def test_the_cv_command_prints_a_line_per_fold_and_the_mean(tmp_path):
         in lines[-1]
     )
     assert_one_line_error(cnnlab(*args), "already holds files", "--resume")
+    # --resume keeps the stored settings: finished folds are kept and the summary is the same
+    again = cnnlab("cv", "--out", out, "--resume")
+    assert again.returncode == 0, again.stderr
+    assert again.stdout.strip().splitlines()[-1] == lines[-1]
+    assert "simple (numpy, recipe improved, 1 epochs)" in again.stdout
+    assert_one_line_error(
+        cnnlab("cv", "--out", out, "--resume", "--epochs", "3"), "keeps the settings", "--epochs"
+    )
+    assert_one_line_error(
+        cnnlab("cv", "--out", tmp_path / "none", "--resume"), "no cross-validation to resume"
+    )

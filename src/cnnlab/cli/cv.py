@@ -17,7 +17,7 @@ import typer
 from cnnlab.cli.app import app
 from cnnlab.cli.choices import Backend, Device, DType, Model, RecipeName
 from cnnlab.errors import DataError, TrainingStopped
-from cnnlab.training import Callbacks
+from cnnlab.training import Callbacks, TrainSettings
 
 EPILOG = """Examples:
 
@@ -25,7 +25,7 @@ EPILOG = """Examples:
 
   cnnlab cv --recipe lab --folds 3 --epochs 20 --out runs/cv-lab
 
-  cnnlab cv --out runs/cv-improved --resume   (continue after Ctrl-C)
+  cnnlab cv --out runs/cv-improved --resume   (continue after Ctrl-C, with the settings it began with)
 """
 
 
@@ -79,9 +79,41 @@ def cv(
     ] = None,
 ) -> None:
     """Cross-validate a recipe: one run per fold of the training images, then the mean validation accuracy."""
-    from cnnlab.cli.train import _trainer, build_settings
-    from cnnlab.runs.crossval import cross_validate
+    from cnnlab.cli.train import build_settings
+    from cnnlab.errors import CnnlabError
+    from cnnlab.runs.crossval import stored_settings
 
+    if resume and overwrite:
+        raise CnnlabError("--resume and --overwrite contradict each other; pass one")
+    if resume:
+        if out is None:
+            raise CnnlabError("--resume needs --out DIR (the cross-validation to continue)")
+        given = [
+            name
+            for name, value in (
+                ("backend", backend),
+                ("model", model),
+                ("recipe", recipe),
+                ("data", data),
+                ("epochs", epochs),
+                ("batch-size", batch_size),
+                ("lr", lr),
+                ("seed", seed),
+                ("dtype", dtype),
+            )
+            if value is not None
+        ]
+        if given:
+            raise CnnlabError(
+                f"a resumed cross-validation keeps the settings in {out / 'cv.json'}; drop --"
+                + ", --".join(given)
+            )
+        settings, folds = stored_settings(out)
+        settings.resume, settings.overwrite = True, False
+        if device is not None:
+            settings.device = device.value
+        _run(settings, folds)
+        return
     settings = build_settings(
         backend=backend.value if backend else None,
         model=model.value if model else None,
@@ -100,13 +132,15 @@ def cv(
     )
     if out is None:
         settings.out = Path("runs") / f"cv-{settings.model}-{settings.backend}-{settings.recipe.name}"
-    settings.resume = resume
-    if resume and overwrite:
-        from cnnlab.errors import CnnlabError
-
-        raise CnnlabError("--resume and --overwrite contradict each other; pass one")
     if settings.data is not None and not Path(settings.data).is_dir():
         raise DataError(f"data directory {settings.data} does not exist")
+    _run(settings, folds)
+
+
+def _run(settings: TrainSettings, folds: int) -> None:
+    from cnnlab.cli.train import _trainer
+    from cnnlab.runs.crossval import cross_validate
+
     print(
         f"cross-validating {settings.model} ({settings.backend}, recipe {settings.recipe.name}, "
         f"{settings.recipe.epochs} epochs) on {folds} folds of the training images",
@@ -126,7 +160,7 @@ def cv(
     except TrainingStopped as exc:
         print(
             f"cnnlab: cross-validation stopped: {str(exc).rstrip('.')}; continue with: "
-            f"cnnlab cv --out {settings.out} --resume (and the same options)",
+            f"cnnlab cv --out {settings.out} --resume",
             file=sys.stderr,
         )
         raise typer.Exit(1) from None

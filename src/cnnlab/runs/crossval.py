@@ -6,14 +6,17 @@ out fold ``k`` of a stratified partition of the *training* images (:func:`cnnlab
 accuracy of the model the recipe ends with (the last epoch's, averaged weights when the recipe has
 ``ema``); the best epoch's accuracy is recorded beside it but is optimistic (it is chosen on the same
 images). With ``K`` folds every training image is validated once, so on a few hundred images the mean
-is far steadier than one small hold-out split. The summary goes to ``OUT/cv.json``.
+is far steadier than one small hold-out split. ``OUT/cv.json`` holds the settings from the start and
+the folds' results as they finish.
 
-An interrupted cross-validation continues with ``resume=True``: finished folds are kept, a cut fold
-resumes from its last checkpoint, the others are trained.
+An interrupted cross-validation continues with ``resume=True`` and the settings stored in ``cv.json``
+(:func:`stored_settings`): finished folds are kept, a cut fold resumes from its last checkpoint, the
+others are trained.
 """
 
 from __future__ import annotations
 
+import json
 import statistics
 import time
 from collections.abc import Callable
@@ -51,7 +54,7 @@ class CrossValidation:
 
     @property
     def mean(self) -> float:
-        return statistics.fmean(f.final_val_acc for f in self.folds)
+        return statistics.fmean(f.final_val_acc for f in self.folds) if self.folds else float("nan")
 
     @property
     def std(self) -> float:
@@ -61,8 +64,9 @@ class CrossValidation:
     def to_dict(self) -> dict[str, Any]:
         return {
             "score": "final-epoch validation accuracy, mean over folds",
-            "mean_val_acc": self.mean,
-            "std_val_acc": self.std,
+            "complete": len(self.folds) == self.settings["folds"],
+            "mean_val_acc": self.mean if self.folds else None,
+            "std_val_acc": self.std if self.folds else None,
             "folds": [f.__dict__ for f in self.folds],
             "settings": self.settings,
         }
@@ -86,6 +90,21 @@ def _fold_result(run: RunDir, fold: int, seconds: float) -> FoldResult:
     )
 
 
+def stored_settings(out: str | Path) -> tuple[TrainSettings, int]:
+    """The settings and fold count a cross-validation in ``out`` was started with (from ``cv.json``)."""
+    path = Path(out) / CV_JSON
+    try:
+        stored = json.loads(path.read_text())["settings"]
+        settings = TrainSettings.from_config(stored)
+        folds = int(stored["folds"])
+    except FileNotFoundError:
+        raise RunDirError(f"{path} does not exist: no cross-validation to resume in {out}") from None
+    except (ValueError, KeyError, TypeError) as exc:
+        raise RunDirError(f"{path} is not a cnnlab cross-validation summary: {exc}") from None
+    settings.out = Path(out)
+    return settings, folds
+
+
 def cross_validate(
     settings: TrainSettings,
     folds: int,
@@ -106,7 +125,10 @@ def cross_validate(
         raise RunDirError(
             f"{out} already holds files; pass --resume to continue it or --overwrite to replace it"
         )
-    result = CrossValidation(settings={**settings.to_config(), "folds": folds})
+    result = CrossValidation(settings={**settings.to_config(), "folds": folds, "resume": False})
+    if not settings.resume or not (out / CV_JSON).is_file():
+        out.mkdir(parents=True, exist_ok=True)
+        write_json(out / CV_JSON, result.to_dict())  # the settings, before any fold: what --resume reads
     for k in range(folds):
         fold_dir = out / f"fold-{k + 1}"
         started = (fold_dir / "config.json").is_file()
@@ -121,7 +143,7 @@ def cross_validate(
         run = train(fold_settings, callbacks)
         fold = _fold_result(run, k + 1, time.perf_counter() - t0)
         result.folds.append(fold)
+        write_json(out / CV_JSON, result.to_dict())
         if on_fold is not None:
             on_fold(fold, folds)
-    write_json(out / CV_JSON, result.to_dict())
     return result
