@@ -46,6 +46,7 @@ def test_each_fold_validates_its_own_images_and_the_mean_is_the_folds_mean(tmp_p
         logp = nn_trainer.predict_logprobs(model, normalize(ds.train.images[val_idx]), tta_flip=True)
         assert np.mean(logp.argmax(1) == ds.train.labels[val_idx]) == fold.final_val_acc
         assert fold.final_val_acc == run.metrics()[-1]["val_acc"]
+        assert fold.best_val_acc == max(r["val_acc"] for r in run.metrics())
     saved = json.loads((tmp_path / "cv" / "cv.json").read_text())
     accs = [f.final_val_acc for f in result.folds]
     assert saved["mean_val_acc"] == pytest.approx(np.mean(accs), abs=1e-12)

@@ -16,7 +16,7 @@ import typer
 
 from cnnlab.cli.app import app
 from cnnlab.cli.choices import Backend, Device, DType, Model, RecipeName
-from cnnlab.errors import DataError, TrainingStopped
+from cnnlab.errors import TrainingStopped
 from cnnlab.training import Callbacks, TrainSettings
 
 EPILOG = """Examples:
@@ -115,9 +115,9 @@ def cv(
         _run(settings, folds)
         return
     settings = build_settings(
-        backend=backend.value if backend else None,
-        model=model.value if model else None,
-        recipe=recipe.value if recipe else None,
+        backend=backend,
+        model=model,
+        recipe=recipe,
         data=data,
         epochs=epochs,
         batch_size=batch_size,
@@ -127,13 +127,11 @@ def cv(
         out=out,
         resume=False,
         overwrite=overwrite,
-        device=device.value if device else None,
-        dtype=dtype.value if dtype else None,
+        device=device,
+        dtype=dtype,
     )
     if out is None:
         settings.out = Path("runs") / f"cv-{settings.model}-{settings.backend}-{settings.recipe.name}"
-    if settings.data is not None and not Path(settings.data).is_dir():
-        raise DataError(f"data directory {settings.data} does not exist")
     _run(settings, folds)
 
 

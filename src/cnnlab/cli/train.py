@@ -160,9 +160,9 @@ def _explicit(**options: Any) -> dict[str, Any]:
 
 def build_settings(
     *,
-    backend: str | None,
-    model: str | None,
-    recipe: str | None,
+    backend: str | Enum | None,
+    model: str | Enum | None,
+    recipe: str | Enum | None,
     data: Path | None,
     epochs: int | None,
     batch_size: int | None,
@@ -172,8 +172,8 @@ def build_settings(
     out: Path | None,
     resume: bool,
     overwrite: bool,
-    device: str | None,
-    dtype: str | None,
+    device: str | Enum | None,
+    dtype: str | Enum | None,
     val_fraction: float | None = None,
 ) -> TrainSettings:
     """The settings of a new run from the options given, or of the run to resume.
@@ -181,11 +181,15 @@ def build_settings(
     New run: the recipe's values (``improved`` by default) with ``--epochs``/``--batch-size``/``--lr``/
     ``--seed``/``--val-fraction`` overriding them. ``--resume``: the settings saved in
     ``OUT/config.json`` (the learning-rate schedule depends on them); only ``--device`` may change,
-    other options given must agree with them.
+    other options given must agree with them. Choices may be given as the CLI's enums or as strings;
+    a data directory that does not exist is an error.
     """
     from cnnlab.recipes import get_recipe
     from cnnlab.runs import RunDir
 
+    backend, model, recipe, device, dtype = (
+        v.value if isinstance(v, Enum) else v for v in (backend, model, recipe, device, dtype)
+    )
     if resume and overwrite:
         raise CnnlabError("--resume and --overwrite contradict each other; pass one")
     if val_fraction is not None and not 0.0 <= val_fraction < 1.0:
@@ -220,14 +224,14 @@ def build_settings(
         saved.resume, saved.overwrite = True, False
         if device is not None:
             saved.device = device
-        return saved
+        return _data_exists(saved)
 
     chosen = get_recipe(recipe or "improved").with_overrides(
         epochs=epochs, batch_size=batch_size, lr=lr, seed=seed, val_fraction=val_fraction
     )
     backend = backend or "numpy"
     model = model or "cnn"
-    return TrainSettings(
+    new = TrainSettings(
         backend=backend,
         model=model,
         recipe=chosen,
@@ -239,6 +243,13 @@ def build_settings(
         resume=False,
         overwrite=overwrite,
     )
+    return _data_exists(new)
+
+
+def _data_exists(settings: TrainSettings) -> TrainSettings:
+    if settings.data is not None and not Path(settings.data).is_dir():
+        raise DataError(f"data directory {settings.data} does not exist")
+    return settings
 
 
 def _trainer(backend: str):
@@ -366,9 +377,9 @@ def train(
 ) -> None:
     """Train a model into a run directory; then evaluate it on the test split and write report.html."""
     settings = build_settings(
-        backend=backend.value if backend else None,
-        model=model.value if model else None,
-        recipe=recipe.value if recipe else None,
+        backend=backend,
+        model=model,
+        recipe=recipe,
         data=data,
         epochs=epochs,
         batch_size=batch_size,
@@ -378,12 +389,10 @@ def train(
         out=out,
         resume=resume,
         overwrite=overwrite,
-        device=device.value if device else None,
-        dtype=dtype.value if dtype else None,
+        device=device,
+        dtype=dtype,
         val_fraction=val_fraction,
     )
-    if settings.data is not None and not Path(settings.data).is_dir():
-        raise DataError(f"data directory {settings.data} does not exist")
     if (
         not settings.resume
         and not settings.overwrite

@@ -325,7 +325,7 @@ def _train_epoch(
             seed=int(rng.integers(2**63)), pad=recipe.augment_pad, scale=(recipe.augment_scale, 1.0)
         )
     mixer = MixUp(recipe.mixup, seed=int(rng.integers(2**63))) if recipe.mixup > 0 else None
-    num_classes = model.layers[-1].params["weight"].shape[-1]
+    num_classes = len(data.classes)
     model.set_rng(np.random.default_rng([recipe.seed, epoch, 1]))
     model.train()
     cb.on_epoch_start(epoch, recipe.epochs, steps)

@@ -77,15 +77,15 @@ def _fold_result(run: RunDir, fold: int, seconds: float) -> FoldResult:
     epochs = run.config["recipe"]["epochs"]
     if len(rows) < epochs or rows[-1]["val_acc"] is None:
         raise RunDirError(f"{run.path} did not finish its {epochs} epochs")
-    best = max(range(len(rows)), key=lambda i: (rows[i]["val_acc"], -i))
+    best = int(run.config["best_epoch"])  # the trainer's own choice (ties: lower validation loss)
     return FoldResult(
         fold=fold,
         run=str(run.path),
         num_train=int(run.config.get("num_train", 0) or 0),
         num_val=int(run.config.get("num_val", 0) or 0),
         final_val_acc=float(rows[-1]["val_acc"]),
-        best_val_acc=float(rows[best]["val_acc"]),
-        best_epoch=best + 1,
+        best_val_acc=float(rows[best - 1]["val_acc"]),
+        best_epoch=best,
         seconds=seconds,
     )
 
