@@ -100,47 +100,137 @@ def test_sample_image_is_a_gray_convertible_picture():
 
 
 # -- convolution ----------------------------------------------------------------------------------------
+def naive_conv(A: np.ndarray, W: np.ndarray, b: np.ndarray, pad: int, stride: int) -> np.ndarray:
+    """Multi-channel cross-correlation by the definition, one cell at a time:
+    ``Z[h, w, c] = sum_{p, q, k} A_pad[h*s + p, w*s + q, k] * W[p, q, k, c] + b[c]``."""
+    n_H_prev, n_W_prev, n_C_prev = A.shape
+    f, n_C = W.shape[0], W.shape[3]
+    A_pad = np.zeros((n_H_prev + 2 * pad, n_W_prev + 2 * pad, n_C_prev))
+    A_pad[pad : pad + n_H_prev, pad : pad + n_W_prev] = A
+    n_H = (n_H_prev + 2 * pad - f) // stride + 1
+    n_W = (n_W_prev + 2 * pad - f) // stride + 1
+    Z = np.zeros((n_H, n_W, n_C))
+    for h in range(n_H):
+        for w in range(n_W):
+            for c in range(n_C):
+                total = 0.0
+                for p in range(f):
+                    for q in range(f):
+                        for k in range(n_C_prev):
+                            total += A_pad[h * stride + p, w * stride + q, k] * W[p, q, k, c]
+                Z[h, w, c] = total + b[c]
+    return Z
+
+
+def naive_conv_backward(A, W, pad, stride, dZ):
+    """The lab's three update rules applied cell by cell (plain loops, independent of cnnlab.ops)."""
+    f = W.shape[0]
+    A_pad = np.zeros((A.shape[0] + 2 * pad, A.shape[1] + 2 * pad, A.shape[2]))
+    A_pad[pad : pad + A.shape[0], pad : pad + A.shape[1]] = A
+    dA_pad = np.zeros_like(A_pad)
+    dW = np.zeros_like(W)
+    db = np.zeros(W.shape[3])
+    for h in range(dZ.shape[0]):
+        for w in range(dZ.shape[1]):
+            for c in range(dZ.shape[2]):
+                r, q = h * stride, w * stride
+                dA_pad[r : r + f, q : q + f, :] += W[:, :, :, c] * dZ[h, w, c]
+                dW[:, :, :, c] += A_pad[r : r + f, q : q + f, :] * dZ[h, w, c]
+                db[c] += dZ[h, w, c]
+    return dA_pad[pad : pad + A.shape[0], pad : pad + A.shape[1]], dW, db
+
+
 @pytest.mark.parametrize(
-    ("shape", "f", "pad", "stride", "b"),
-    [((6, 6), 3, 1, 1, 0.0), ((5, 7), 3, 0, 2, 1.5), ((7, 4), 2, 2, 3, -2.0), ((3, 3), 1, 0, 1, 0.0)],
-)
-def test_convolve_and_every_window_match_the_definition(shape, f, pad, stride, b):
-    A = C.random_array(*shape, seed=11)
-    W = C.filter_kernel("random", f, seed=4)
-    res = C.convolve(A, W, b, pad, stride)
-    expected = naive_conv2d(A, W, b, pad, stride)
+    ("shape", "n_C", "f", "pad", "stride", "b"),
+    [((6, 6, 3), 2, 3, 1, 1, 0.0), ((5, 7, 2), 3, 3, 0, 2, 1.5), ((7, 4, 1), 4, 2, 2, 3, -2.0),
+     ((3, 3, 3), 1, 1, 0, 1, 0.0)],
+)  # fmt: skip
+def test_conv_volume_and_every_cell_match_the_definition(shape, n_C, f, pad, stride, b):
+    A = C.random_volume(*shape, seed=11)
+    W = C.filter_bank("random", f, shape[2], n_C, seed=4)
+    res = C.conv_volume(A, W, b, pad, stride)
+    bias = np.full(n_C, b)
+    expected = naive_conv(A, W, bias, pad, stride)
     np.testing.assert_allclose(res.Z, expected, rtol=0, atol=1e-12)
-    assert res.A_pad.shape == (shape[0] + 2 * pad, shape[1] + 2 * pad)
+    assert res.A_pad.shape == (shape[0] + 2 * pad, shape[1] + 2 * pad, shape[2])
     np.testing.assert_array_equal(res.A_pad[pad : pad + shape[0], pad : pad + shape[1]], A)
     assert res.A_pad.sum() == A.sum()  # only zeros added
     for name, n_prev, n in (("n_H", shape[0], res.Z.shape[0]), ("n_W", shape[1], res.Z.shape[1])):
-        text, value = C.output_size_formula(n_prev, f, pad, stride, name)
-        assert value == n
-        assert text.endswith(f"= {n}") and f"({n_prev} − {f} + 2·{pad}) / {stride}" in text
-    for k in range(res.Z.size):
-        win = C.conv_window(res, k)
-        h, w = divmod(k, res.Z.shape[1])
-        assert (win.h, win.w) == (h, w)
-        assert win.rows == (h * stride, h * stride + f) and win.cols == (w * stride, w * stride + f)
-        assert win.z == pytest.approx(expected[h, w], abs=1e-12)
-        np.testing.assert_allclose(win.products, win.a_slice * W)
-        # the shown terms, read back, add up to the shown sum
-        terms = C.terms_text(win).split(" + ")
-        assert len(terms) == f * f + 1
-        total = sum(np.prod([C.parse_number(x) for x in t.split("×")]) for t in terms[:-1])
-        assert total + C.parse_number(terms[-1]) == pytest.approx(win.z, abs=1e-9)
+        chk = C.size_check(n_prev, f, pad, stride, name)
+        assert chk.ok and chk.value == n
+        assert chk.text.endswith(f"= {n}") and f"({n_prev} − {f} + 2·{pad}) / {stride}" in chk.text
+        assert chk.leftover == (n_prev + 2 * pad - f) % stride
+    for h in range(res.Z.shape[0]):
+        for w in range(res.Z.shape[1]):
+            for c in range(n_C):
+                cc = C.conv_cell(res, h, w, c)
+                assert cc.rows == (h * stride, h * stride + f) and cc.cols == (w * stride, w * stride + f)
+                assert cc.z == pytest.approx(expected[h, w, c], abs=1e-12)
+                assert cc.z_forward == pytest.approx(expected[h, w, c], abs=1e-12)
+                for k in range(shape[2]):  # each channel's partial sum, and its shown terms
+                    window = res.A_pad[cc.rows[0] : cc.rows[1], cc.cols[0] : cc.cols[1], k]
+                    assert cc.partial[k] == pytest.approx(np.sum(window * W[:, :, k, c]), abs=1e-12)
+                    terms = C.terms_text(cc.a_slice[:, :, k], cc.W[:, :, k]).split(" + ")
+                    assert len(terms) == f * f
+                    total = sum(np.prod([C.parse_number(x) for x in t.split("×")]) for t in terms)
+                    assert total == pytest.approx(cc.partial[k], abs=1e-9)
+                assert cc.partial.sum() + cc.b == pytest.approx(cc.z, abs=1e-9)
     with pytest.raises(ValueError, match="does not exist"):
-        C.conv_window(res, res.Z.size)
+        C.conv_cell(res, res.Z.shape[0], 0, 0)
 
 
-def test_identity_filter_returns_the_input():
-    A = C.random_array(5, 6, seed=2)
-    np.testing.assert_array_equal(C.convolve(A, C.filter_kernel("identity", 3), 0, 1, 1).Z, A)
+@pytest.mark.parametrize("mode", ["cell", "ones"])
+def test_conv_grads_are_the_three_update_rules(mode):
+    A = C.random_volume(5, 6, 3, seed=2)
+    W = C.filter_bank("random", 3, 3, 2, seed=9)
+    res = C.conv_volume(A, W, 0.5, 1, 2)
+    dZ = C.upstream(res, mode, (1, 2, 1))
+    if mode == "cell":
+        assert dZ.sum() == 1 and dZ[1, 2, 1] == 1
+    else:
+        assert np.all(dZ == 1)
+    g = C.conv_grads(res, dZ)
+    dA, dW, db = naive_conv_backward(A, W, 1, 2, dZ)
+    np.testing.assert_allclose(g.dA_prev, dA, rtol=0, atol=1e-12)
+    np.testing.assert_allclose(g.dW, dW, rtol=0, atol=1e-12)
+    np.testing.assert_allclose(g.db, db, rtol=0, atol=1e-12)
 
 
-def test_convolve_reports_a_filter_larger_than_the_padded_input():
-    with pytest.raises(ValueError):
-        C.convolve(C.random_array(2, 2, 0), C.filter_kernel("blur", 5), 0, 1, 1)
+def test_filter_bank_puts_the_named_filter_first_in_every_channel():
+    W = C.filter_bank("vertical", 3, 3, 4, seed=1)
+    assert W.shape == (3, 3, 3, 4)
+    for k in range(3):
+        assert W[:, :, k, 0].tolist() == [[1, 0, -1]] * 3
+    assert set(np.unique(W[:, :, :, 1:])) <= {-2, -1, 0, 1, 2}
+    np.testing.assert_array_equal(W, C.filter_bank("vertical", 3, 3, 4, seed=1))
+    R = C.filter_bank("random", 5, 2, 3, seed=7)
+    assert R.shape == (5, 5, 2, 3) and not np.array_equal(R[:, :, :, 0], R[:, :, :, 1])
+
+
+def test_identity_filter_returns_each_channel():
+    A = C.random_volume(5, 6, 2, seed=2)
+    W = np.zeros((3, 3, 2, 2))
+    W[1, 1, 0, 0] = W[1, 1, 1, 1] = 1  # filter c copies channel c
+    np.testing.assert_array_equal(C.conv_volume(A, W, 0, 1, 1).Z, A)
+
+
+def test_impossible_settings_are_named_before_the_ops_run():
+    A = C.random_volume(2, 2, 1, 0)
+    with pytest.raises(
+        C.SettingsError, match=r"no window fits: f = 5 is larger than the padded input \(2 \+ 2·1 = 4\)"
+    ):
+        C.conv_volume(A, C.filter_bank("blur", 5, 1, 1), 0, 1, 1)
+    chk = C.size_check(2, 5, 1, 1)
+    assert not chk.ok and chk.value < 1
+
+
+def test_picture_channels():
+    img = C.sample_image("cat", 1, 8)
+    np.testing.assert_array_equal(C.picture_channels(img, 3), img.astype(np.float64))
+    np.testing.assert_array_equal(C.picture_channels(img, 2), img[:, :, :2].astype(np.float64))
+    np.testing.assert_array_equal(C.picture_channels(img, 1)[:, :, 0], C.to_gray(img))
+    with pytest.raises(ValueError, match="1 to 3"):
+        C.picture_channels(img, 4)
 
 
 def test_pool_formula_has_no_pad_term():
@@ -276,7 +366,7 @@ def _call(mw, method: str, path: str, length: bytes | None) -> list[dict]:
 
 def test_upload_limit_refuses_large_or_undeclared_uploads_before_the_app_sees_them():
     pytest.importorskip("shiny")
-    from cnnlab.explore.app import UploadLimit
+    from cnnlab.explore.serve import UploadLimit
 
     path = "/session/abc/upload/def"
     for length in (b"101", None, b"x"):

@@ -35,7 +35,7 @@ def explore(
         RunDir.open(run)  # one clear line when it is not a run directory, before importing Shiny
     require("shiny", "web")
     require("uvicorn", "web")
-    from cnnlab.explore.app import serve
+    from cnnlab.explore.serve import serve
 
     with contextlib.suppress(KeyboardInterrupt):
         serve(host=host, port=port, run_dir=run)

@@ -1,15 +1,16 @@
 """The explorer's numbers: inputs, filters, and what each panel shows, all computed by :mod:`cnnlab.ops`.
 
-Pure functions of arrays, no Shiny: the app in :mod:`cnnlab.explore.app` calls them and tests call them
-directly. The explorer works on one channel at a time (a grayscale picture or a small integer array), so
-every array here is 2-D ``(n_H, n_W)``; the helpers reshape to the lab's NHWC layout
-``(1, n_H, n_W, 1)`` and ``W (f, f, 1, 1)`` before calling the ops and back afterwards.
+Pure functions of arrays, no Shiny: the tabs (:mod:`cnnlab.explore.conv_tab` and friends) call them and
+tests call them directly. Convolution works on one example's volume ``A (n_H_prev, n_W_prev, n_C_prev)``
+with filters ``W (f, f, n_C_prev, n_C)`` (the lab's NHWC layout without the batch axis, added before
+calling the ops and removed afterwards); pooling on one 2-D channel ``(n_H, n_W)``.
 
 Nothing is recomputed with a second implementation: the padded input comes from ``zero_pad``, the
-feature map from ``conv_forward``, each window's value from ``conv_single_step`` (the loops version, as
-taught), pooling from ``pool_forward`` / ``pool_backward`` and the local backward pass from
-``create_mask_from_window`` / ``distribute_value``. The only arithmetic done here is the display of the
-output-size formula, whose result is checked against the shape ``conv_forward`` returned.
+output volume from ``conv_forward``, each window's value and per-channel partial sums from
+``conv_single_step`` (the loops version, as taught), the gradients from ``conv_backward``, pooling from
+``pool_forward`` / ``pool_backward`` and the local backward pass from ``create_mask_from_window`` /
+``distribute_value``. The only arithmetic done here is the output-size formula (checked before the ops
+run, so that impossible settings get a message naming it) and the products shown beside the sums.
 """
 
 from __future__ import annotations
@@ -169,67 +170,205 @@ def read_upload(path: str | os.PathLike, image_size: int) -> np.ndarray:
 
 
 # -- convolution ----------------------------------------------------------------------------------------
-@dataclass(frozen=True)
-class ConvResult:
-    """One convolution as the Convolution tab shows it (2-D arrays; one input and one output channel)."""
+class SettingsError(CnnlabError, ValueError):
+    """Settings for which the layer has no output (a filter larger than the padded input)."""
 
-    A: np.ndarray  # (n_H_prev, n_W_prev) input
-    A_pad: np.ndarray  # (n_H_prev + 2 pad, n_W_prev + 2 pad) from ops.zero_pad
-    W: np.ndarray  # (f, f) filter
-    b: float  # bias
-    Z: np.ndarray  # (n_H, n_W) from ops.conv_forward
+
+def filter_bank(
+    kind: str, f: int, n_C_prev: int, n_C: int, seed: int = 0, custom: np.ndarray | None = None
+) -> np.ndarray:
+    """The Convolution tab's filters ``W (f, f, n_C_prev, n_C)`` float64.
+
+    Filter 0 is :func:`filter_kernel` ``kind`` in every input channel (``W[:, :, c, 0]`` the same for each
+    ``c``); filters ``1 .. n_C - 1`` are integers in [-2, 2] drawn with ``seed``. ``kind = "random"``
+    draws every filter, ``W`` of shape ``(f, f, n_C_prev, n_C)``, from ``seed``.
+    """
+    if n_C_prev < 1 or n_C < 1:
+        raise ValueError(f"a filter bank needs at least one channel and filter, got {n_C_prev}, {n_C}")
+    rng = np.random.default_rng(seed)
+    if kind == "random":
+        return rng.integers(-2, 3, size=(f, f, n_C_prev, n_C)).astype(np.float64)
+    k = filter_kernel(kind, f, seed=seed, custom=custom)
+    f = k.shape[0]
+    W = np.zeros((f, f, n_C_prev, n_C))
+    W[:, :, :, 0] = k[:, :, None]
+    if n_C > 1:
+        W[:, :, :, 1:] = rng.integers(-2, 3, size=(f, f, n_C_prev, n_C - 1))
+    return W
+
+
+def random_volume(n_H: int, n_W: int, n_C: int, seed: int) -> np.ndarray:
+    """A ``(n_H, n_W, n_C)`` float64 volume of integers 0..9 drawn with ``seed``."""
+    if n_H < 1 or n_W < 1 or n_C < 1:
+        raise ValueError(f"an input needs at least one row, column and channel, got {n_H}×{n_W}×{n_C}")
+    return np.random.default_rng(seed).integers(0, 10, size=(n_H, n_W, n_C)).astype(np.float64)
+
+
+def picture_channels(image: np.ndarray, n_C: int) -> np.ndarray:
+    """``(H, W, 3)`` uint8 RGB -> ``(H, W, n_C)`` float64: ``n_C = 1`` the luma (:func:`to_gray`),
+    2 the red and green channels, 3 red, green and blue."""
+    if n_C not in (1, 2, 3):
+        raise ValueError(f"a picture has 1 to 3 channels, not {n_C}")
+    if n_C == 1:
+        return to_gray(image)[:, :, None]
+    image = np.asarray(image)
+    if image.ndim != 3 or image.shape[2] != 3:
+        raise ValueError(f"expected an (H, W, 3) picture, got shape {image.shape}")
+    return image[:, :, :n_C].astype(np.float64)
+
+
+@dataclass(frozen=True)
+class SizeCheck:
+    """The output-size formula for one axis, filled in: ``value < 1`` means no window fits."""
+
+    text: str
+    value: int
+    leftover: int  # rows (or columns) of the padded input that no window reaches
+
+    @property
+    def ok(self) -> bool:
+        return self.value >= 1
+
+
+def size_check(n_prev: int, f: int, pad: int | None, stride: int, name: str = "n_H") -> SizeCheck:
+    """:func:`output_size_formula` and whether it describes a real output.
+
+    ``n = floor((n_prev - f + 2 pad) / stride) + 1``; impossible (``n < 1``) when ``f > n_prev + 2 pad``.
+    ``leftover = (n_prev - f + 2 pad) mod stride``: the last rows the windows skip.
+    """
+    text, value = output_size_formula(n_prev, f, pad, stride, name)
+    num = n_prev - f + 2 * (pad or 0)
+    if num < 0:
+        return SizeCheck(text, min(value, 0), 0)
+    return SizeCheck(text, value, num % stride)
+
+
+@dataclass(frozen=True)
+class ConvVolume:
+    """One multi-channel convolution as the lab computes it (one example, NHWC without the batch axis)."""
+
+    A: np.ndarray  # (n_H_prev, n_W_prev, n_C_prev) input
+    A_pad: np.ndarray  # (n_H_prev + 2 pad, n_W_prev + 2 pad, n_C_prev) from ops.zero_pad
+    W: np.ndarray  # (f, f, n_C_prev, n_C)
+    b: np.ndarray  # (n_C,)
+    Z: np.ndarray  # (n_H, n_W, n_C) from ops.conv_forward
     pad: int
     stride: int
+    cache: tuple  # conv_forward's cache (A_prev, W, b, hparameters), for conv_backward
 
     @property
     def f(self) -> int:
         return self.W.shape[0]
 
 
-def convolve(A: np.ndarray, W: np.ndarray, b: float, pad: int, stride: int) -> ConvResult:
-    """Pad ``A (n_H_prev, n_W_prev)`` (``ops.zero_pad``) and convolve it with ``W (f, f)`` (``conv_forward``).
+def conv_volume(A: np.ndarray, W: np.ndarray, b: np.ndarray | float, pad: int, stride: int) -> ConvVolume:
+    """``ops.conv_forward`` of ``A (n_H_prev, n_W_prev, n_C_prev)`` with ``W (f, f, n_C_prev, n_C)`` and
+    ``b (n_C,)`` (a float: the same bias for every filter); ``Z (n_H, n_W, n_C)`` with
+    ``n_H = floor((n_H_prev - f + 2 pad) / stride) + 1``. Cross-correlation, as the lab (no kernel flip).
 
-    Raises ``ValueError`` (from the ops, naming the shapes) when no window fits.
+    Raises :class:`SettingsError` naming the formula when no window fits (checked before calling the ops).
     """
     A = np.asarray(A, dtype=np.float64)
     W = np.asarray(W, dtype=np.float64)
-    A4 = A[None, :, :, None]
-    Z, _ = ops.conv_forward(
-        A4, W[:, :, None, None], np.full((1, 1, 1, 1), float(b)), {"pad": pad, "stride": stride}
-    )
-    A_pad = ops.zero_pad(A4, pad)
-    return ConvResult(A=A, A_pad=A_pad[0, :, :, 0], W=W, b=float(b), Z=Z[0, :, :, 0], pad=pad, stride=stride)
+    if A.ndim != 3 or W.ndim != 4 or W.shape[2] != A.shape[2]:
+        raise ValueError(f"A (n_H_prev, n_W_prev, n_C_prev) and W (f, f, n_C_prev, n_C) do not fit: "
+                         f"A.shape={A.shape}, W.shape={W.shape}")  # fmt: skip
+    f = W.shape[0]
+    for name, n_prev in (("n_H", A.shape[0]), ("n_W", A.shape[1])):
+        chk = size_check(n_prev, f, pad, stride, name)
+        if not chk.ok:
+            raise SettingsError(
+                f"no window fits: f = {f} is larger than the padded input ({n_prev} + 2·{pad} = "
+                f"{n_prev + 2 * pad}), so {chk.text}"
+            )
+    b = np.broadcast_to(np.asarray(b, dtype=np.float64), (W.shape[3],)).copy()
+    Z, cache = ops.conv_forward(A[None], W, b.reshape(1, 1, 1, -1), {"pad": pad, "stride": stride})
+    A_pad = ops.zero_pad(A[None], pad)[0]
+    return ConvVolume(A=A, A_pad=A_pad, W=W, b=b, Z=Z[0], pad=pad, stride=stride, cache=cache)
 
 
 @dataclass(frozen=True)
-class ConvWindow:
-    """Window ``k`` (row-major over the output cells) of a :class:`ConvResult`."""
+class ConvCell:
+    """Output cell ``Z[h, w, c]`` of a :class:`ConvVolume`, channel by channel.
 
-    k: int
-    h: int  # output row
-    w: int  # output column
+    ``partial[k] = conv_single_step(a_slice[:, :, k], W[:, :, k, c], 0)`` is the sum of channel ``k``'s
+    products; ``z = conv_single_step(a_slice, W[:, :, :, c], b[c])``, which equals
+    ``sum(partial) + b`` and ``z_forward``, ``conv_forward``'s ``Z[h, w, c]``.
+    """
+
+    h: int
+    w: int
+    c: int
     rows: tuple[int, int]  # [start, end) on the padded input
     cols: tuple[int, int]
-    a_slice: np.ndarray  # (f, f) window of the padded input
-    W: np.ndarray  # (f, f)
-    products: np.ndarray  # (f, f) a_slice * W, the terms of the sum
+    a_slice: np.ndarray  # (f, f, n_C_prev) window of the padded input, every channel
+    W: np.ndarray  # (f, f, n_C_prev): filter c
+    products: np.ndarray  # (f, f, n_C_prev) a_slice * W
+    partial: np.ndarray  # (n_C_prev,) per-channel sums
     b: float
-    z: float  # ops.loops.conv_single_step(a_slice, W, b)
+    z: float  # conv_single_step of the whole window
+    z_forward: float  # conv_forward's Z[h, w, c]
 
 
-def conv_window(res: ConvResult, k: int) -> ConvWindow:
-    """The ``k``-th window of ``res`` (``0 <= k < n_H * n_W``, row-major): rows ``h*s .. h*s+f-1`` and
-    columns ``w*s .. w*s+f-1`` of the padded input, its products with ``W`` and its value from
-    ``conv_single_step``."""
-    n_H, n_W = res.Z.shape
-    if not 0 <= k < n_H * n_W:
-        raise ValueError(f"window {k} does not exist; the output has {n_H}×{n_W} = {n_H * n_W} cells")
-    h, w = divmod(k, n_W)
-    f, s = res.f, res.stride
-    rows, cols = (h * s, h * s + f), (w * s, w * s + f)
-    a_slice = res.A_pad[rows[0] : rows[1], cols[0] : cols[1]]
-    z = loops.conv_single_step(a_slice[:, :, None], res.W[:, :, None], np.full((1, 1, 1), res.b))
-    return ConvWindow(k, h, w, rows, cols, a_slice, res.W, a_slice * res.W, res.b, float(z))
+def window_of(h: int, w: int, f: int, stride: int) -> tuple[tuple[int, int], tuple[int, int]]:
+    """Rows and columns ``[start, end)`` of the padded input that output cell ``(h, w)`` reads:
+    ``vert_start = h * stride``, ``vert_end = vert_start + f`` (the lab's names), likewise for columns."""
+    return (h * stride, h * stride + f), (w * stride, w * stride + f)
+
+
+def conv_cell(res: ConvVolume, h: int, w: int, c: int) -> ConvCell:
+    """The window, products and partial sums behind ``Z[h, w, c]``; ``ValueError`` for a cell outside Z."""
+    n_H, n_W, n_C = res.Z.shape
+    if not (0 <= h < n_H and 0 <= w < n_W and 0 <= c < n_C):
+        raise ValueError(f"output cell Z[{h}, {w}, {c}] does not exist; Z is {n_H}×{n_W}×{n_C}")
+    rows, cols = window_of(h, w, res.f, res.stride)
+    a_slice = res.A_pad[rows[0] : rows[1], cols[0] : cols[1], :]
+    Wc = res.W[:, :, :, c]
+    zero = np.zeros((1, 1, 1))
+    partial = np.array(
+        [float(loops.conv_single_step(a_slice[:, :, k : k + 1], Wc[:, :, k : k + 1], zero))
+         for k in range(a_slice.shape[2])]
+    )  # fmt: skip
+    z = float(loops.conv_single_step(a_slice, Wc, np.full((1, 1, 1), res.b[c])))
+    return ConvCell(h, w, c, rows, cols, a_slice, Wc, a_slice * Wc, partial, float(res.b[c]), z,
+                    float(res.Z[h, w, c]))  # fmt: skip
+
+
+@dataclass(frozen=True)
+class ConvGrads:
+    """``ops.conv_backward`` of a :class:`ConvVolume` for one upstream gradient ``dZ``."""
+
+    dZ: np.ndarray  # (n_H, n_W, n_C)
+    dA_prev: np.ndarray  # (n_H_prev, n_W_prev, n_C_prev)
+    dW: np.ndarray  # (f, f, n_C_prev, n_C)
+    db: np.ndarray  # (n_C,)
+
+
+def upstream(res: ConvVolume, mode: str, cell: tuple[int, int, int]) -> np.ndarray:
+    """The chosen ``dZ (n_H, n_W, n_C)``: ``"cell"`` is 1 at ``cell = (h, w, c)`` and 0 elsewhere,
+    ``"ones"`` is 1 everywhere (the gradient of ``sum(Z)``)."""
+    if mode == "ones":
+        return np.ones_like(res.Z)
+    if mode != "cell":
+        raise ValueError(f"dZ is 'cell' or 'ones', not {mode!r}")
+    dZ = np.zeros_like(res.Z)
+    dZ[cell] = 1.0
+    return dZ
+
+
+def conv_grads(res: ConvVolume, dZ: np.ndarray) -> ConvGrads:
+    """``dA_prev, dW, db = ops.conv_backward(dZ[None], cache)``, without the batch axis; ``db`` as
+    ``(n_C,)``. The lab's formulas, summed over every output cell ``(h, w, c)``::
+
+        dA_prev_pad[vert_start:vert_end, horiz_start:horiz_end, :] += W[:, :, :, c] * dZ[h, w, c]
+        dW[:, :, :, c] += a_slice_prev * dZ[h, w, c]
+        db[:, :, :, c] += dZ[h, w, c]
+    """
+    dZ = np.asarray(dZ, dtype=np.float64)
+    if dZ.shape != res.Z.shape:
+        raise ValueError(f"dZ has shape {dZ.shape} but Z has {res.Z.shape}")
+    dA_prev, dW, db = ops.conv_backward(dZ[None], res.cache)
+    return ConvGrads(dZ=dZ, dA_prev=dA_prev[0], dW=dW, db=np.asarray(db).reshape(-1))
 
 
 def output_size_formula(
@@ -318,12 +457,19 @@ def parse_number(text: str) -> float:
     return float(text.strip().replace("−", "-").replace("(", "").replace(")", ""))
 
 
-def terms_text(win: ConvWindow) -> str:
-    """``"7×1 + 4×1 + 3×(−1) + … + b"`` : the products of a window in row-major order, then the bias."""
+def terms_text(products_a: np.ndarray, products_w: np.ndarray) -> str:
+    """``"7×1 + 4×1 + 3×(−1) + …"``: the products of one channel's window, row-major.
+
+    ``products_a``, ``products_w``: ``(f, f)`` window and weights.
+    """
     parts = []
-    for a, wv in zip(win.a_slice.ravel(), win.W.ravel(), strict=True):
+    for a, wv in zip(np.ravel(products_a), np.ravel(products_w), strict=True):
         ws = fmt(wv)
         parts.append(f"{fmt(a)}×{'(' + ws + ')' if ws.startswith('−') else ws}")
-    bs = fmt(win.b)
-    parts.append(f"({bs})" if bs.startswith("−") else bs)
     return " + ".join(parts)
+
+
+def signed(x: float, digits: int = 3) -> str:
+    """A number as a term of a sum: negative ones in brackets, ``(−2)``."""
+    s = fmt(x, digits)
+    return f"({s})" if s.startswith("−") else s
