@@ -25,7 +25,40 @@ class MissingDependencyError(CnnlabError, ImportError):
 
 
 class TrainingStopped(CnnlabError):
-    """Training stopped early (Ctrl-C or a non-finite loss); the last good checkpoint is kept."""
+    """Training stopped early (Ctrl-C or a non-finite loss); the last good checkpoint is kept.
+
+    Fields, so that nobody parses the message: ``reason`` (``"interrupted"`` or ``"non-finite loss"``),
+    ``epoch`` (the 1-based epoch it stopped in), ``epoch_kept`` (the last epoch whose checkpoint and
+    metrics row are on disk; 0: none), ``run`` (the run directory), ``resumable`` (``--resume`` continues
+    it: from ``epoch_kept + 1``, or from epoch 1 when nothing was kept), and for a non-finite loss
+    ``step`` and ``loss``.
+    """
+
+    INTERRUPTED = "interrupted"
+    NON_FINITE = "non-finite loss"
+
+    def __init__(
+        self,
+        reason: str,
+        epoch: int,
+        epoch_kept: int,
+        run: object = None,
+        step: int | None = None,
+        loss: float | None = None,
+        resumable: bool = True,
+    ):
+        self.reason, self.epoch, self.epoch_kept, self.run = reason, epoch, epoch_kept, run
+        self.step, self.loss, self.resumable = step, loss, resumable
+        if reason == self.NON_FINITE:
+            what = f"the training loss became {loss} at epoch {epoch}, step {step}"
+        else:
+            what = f"{reason} in epoch {epoch}"
+        if epoch_kept > 0:
+            kept = f"kept the checkpoint of epoch {epoch_kept}"
+        else:
+            kept = "no epoch had finished, so nothing was kept"
+        hint = "; try a lower learning rate" if reason == self.NON_FINITE else ""
+        super().__init__(f"{what}; {kept}{hint}")
 
 
 def require(module: str, extra: str):

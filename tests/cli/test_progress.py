@@ -126,38 +126,31 @@ def test_resume_takes_the_run_settings(tmp_path):
         build_settings(**_options(out=tmp_path, resume=True, model="cnn"))
 
 
-def _stopping_trainer(message: str, cause: BaseException | None):
+def _stopping_fit(reason: str, epoch_kept: int):
     from cnnlab.errors import TrainingStopped
 
-    def train(settings, callbacks):
-        (settings.out / "last.npz").parent.mkdir(parents=True, exist_ok=True)
-        try:
-            if cause is not None:
-                raise cause
-            raise TrainingStopped(message)
-        except KeyboardInterrupt:
-            raise TrainingStopped(message) from None
+    def fit(settings, callbacks):
+        raise TrainingStopped(reason, 2, epoch_kept, settings.out, step=3, loss=float("nan"))
 
-    return train
+    return fit
 
 
 @pytest.mark.parametrize(
-    ("cause", "code"), [(None, 1), (KeyboardInterrupt(), 130)], ids=["non-finite loss", "ctrl-c"]
+    ("reason", "code"), [("non-finite loss", 1), ("interrupted", 130)], ids=["non-finite loss", "ctrl-c"]
 )
-def test_a_stopped_run_is_one_line(monkeypatch, tmp_path, capsys, cause, code):
+def test_a_stopped_run_is_one_line_made_from_the_fields(monkeypatch, tmp_path, capsys, reason, code):
     import cnnlab.cli as cli
-    import cnnlab.cli.train as train_cli
+    import cnnlab.training.loop as loop
 
-    message = "the training loss became nan at epoch 2, step 3; kept the checkpoint of epoch 1"
-    monkeypatch.setattr(train_cli, "_trainer", lambda backend: _stopping_trainer(message, cause))
     out = tmp_path / "run"
+    monkeypatch.setattr(loop, "fit", _stopping_fit(reason, 0))
     assert cli.main(["train", "--model", "simple", "--out", str(out)]) == code
     err = capsys.readouterr().err.strip().splitlines()
-    # no last checkpoint was written by this fake trainer: nothing to resume
-    assert err == [f"cnnlab: training stopped: {message}; no epoch finished, so there is nothing to resume"]
-    (out / "config.json").write_text('{"backend": "numpy"}')
-    (out / "last.npz").write_bytes(b"")
-    monkeypatch.setattr(train_cli, "_trainer", lambda backend: _stopping_trainer(message, cause))
-    assert cli.main(["train", "--model", "simple", "--out", str(out), "--overwrite"]) == code
+    assert len(err) == 1 and err[0].startswith("cnnlab: training stopped: ")
+    assert "nothing was kept" in err[0]
+    assert err[0].endswith(f"; cnnlab train --out {out} --resume starts it from epoch 1")
+    monkeypatch.setattr(loop, "fit", _stopping_fit(reason, 1))
+    assert cli.main(["train", "--model", "simple", "--out", str(out)]) == code
     err = capsys.readouterr().err.strip().splitlines()
-    assert err == [f"cnnlab: training stopped: {message}; continue with: cnnlab train --out {out} --resume"]
+    assert "kept the checkpoint of epoch 1" in err[0]
+    assert err[0].endswith(f"; continue with: cnnlab train --out {out} --resume")

@@ -7,6 +7,7 @@ import json
 import numpy as np
 import pytest
 
+import cnnlab.nn.engine as nn_engine
 import cnnlab.nn.trainer as nn_trainer
 from cnnlab.data import kfold_split, load_dataset, normalize
 from cnnlab.errors import CnnlabError, RunDirError, TrainingStopped
@@ -39,11 +40,11 @@ def test_each_fold_validates_its_own_images_and_the_mean_is_the_folds_mean(tmp_p
         # the score is the final averaged model's accuracy on exactly this fold's images (recomputed)
         _, opt_state, _ = load_checkpoint(run.checkpoint("last"))
         final = {k[len("ema.") :]: v for k, v in opt_state.items() if k.startswith("ema.")}
-        model = nn_trainer.build_model(
-            "simple", 16, 2, RECIPE.dropout, np.float32, seed=0, init=nn_trainer.INIT
+        model = nn_engine.build_model(
+            "simple", 16, 2, RECIPE.dropout, np.float32, seed=0, init=nn_engine.INIT
         )
         model.load_state_dict(final)
-        logp = nn_trainer.predict_logprobs(model, normalize(ds.train.images[val_idx]), tta_flip=True)
+        logp = nn_engine.predict_logprobs(model, normalize(ds.train.images[val_idx]), tta_flip=True)
         assert np.mean(logp.argmax(1) == ds.train.labels[val_idx]) == fold.final_val_acc
         assert fold.final_val_acc == run.metrics()[-1]["val_acc"]
         assert fold.best_val_acc == max(r["val_acc"] for r in run.metrics())
@@ -90,7 +91,18 @@ def test_the_cv_command_prints_a_line_per_fold_and_the_mean(tmp_path):
     proc = cnnlab(*args)
     assert proc.returncode == 0, proc.stderr
     lines = proc.stdout.strip().splitlines()
-    assert lines[1].startswith("fold 1/2: validation accuracy") and lines[2].startswith("fold 2/2:")
+    folds = [line for line in lines if line.startswith("fold ")]
+    assert folds[0].startswith("fold 1/2: validation accuracy") and folds[1].startswith("fold 2/2:")
+    # progress inside each fold: its training line and its epoch line before the fold's result
+    assert [line.split()[0] for line in lines[1:7]] == [
+        "training",
+        "epoch",
+        "fold",
+        "training",
+        "epoch",
+        "fold",
+    ]
+    assert "fold-1" in lines[1] and "fold-2" in lines[4]
     saved = json.loads((out / "cv.json").read_text())
     assert (
         f"cross-validation: {100 * saved['mean_val_acc']:.1f} ± {100 * saved['std_val_acc']:.1f}%"

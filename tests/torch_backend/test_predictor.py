@@ -12,6 +12,7 @@ from cnnlab.data import load_dataset, normalize, to_nchw  # noqa: E402
 from cnnlab.errors import DataError, RunDirError  # noqa: E402
 from cnnlab.runs.predictor import load_predictor  # noqa: E402
 from cnnlab.torch_backend import build_model  # noqa: E402
+from cnnlab.torch_backend.checkpoint import load_checkpoint  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -21,8 +22,7 @@ def images():
 
 def _float64_model(run, checkpoint="best"):
     model = build_model("simple", dropout=0.2).double().eval()
-    state = torch.load(run.checkpoint(checkpoint), weights_only=True)
-    model.load_state_dict(state.get("model", state))
+    model.load_state_dict(load_checkpoint(run.checkpoint(checkpoint))[0]["model"])
     return model
 
 
@@ -69,8 +69,39 @@ def test_missing_or_corrupt_checkpoint(trained_run, tmp_path):
     copy = tmp_path / "copy"
     shutil.copytree(trained_run.path, copy)
     (copy / "best.pt").write_bytes(b"not a checkpoint")
-    with pytest.raises(RunDirError, match="not a readable checkpoint"):
+    with pytest.raises(RunDirError, match="not a readable cnnlab checkpoint"):
         load_predictor(copy)
     (copy / "best.pt").unlink()
     with pytest.raises(RunDirError, match="missing"):
+        load_predictor(copy)
+
+
+class _Payload:
+    """Something only a full unpickler would build (what ``weights_only=False`` would run)."""
+
+    def __init__(self):
+        self.x = 1
+
+
+def test_a_pickled_or_empty_or_flipped_checkpoint_is_one_line(trained_run, tmp_path):
+    import shutil
+
+    copy = tmp_path / "copy"
+    shutil.copytree(trained_run.path, copy)
+    torch.save({"model": _Payload()}, copy / "best.pt")
+    with pytest.raises(RunDirError, match="a safe load refuses") as err:
+        load_predictor(copy)
+    assert "\n" not in str(err.value) and "weights_only=False" not in str(err.value)
+    (copy / "best.pt").write_bytes(b"")
+    with pytest.raises(RunDirError, match="is empty"):
+        load_predictor(copy)
+    # flipped bytes inside a tensor: torch's reader does not notice, the checksum does
+    shutil.copy(trained_run.checkpoint("best"), copy / "best.pt")
+    state, _ = load_checkpoint(copy / "best.pt")
+    raw = bytearray((copy / "best.pt").read_bytes())
+    needle = state["model"]["5.weight"].numpy().tobytes()[:16]  # a Linear: contiguous storage
+    at = bytes(raw).index(needle)
+    raw[at : at + 64] = bytes(b ^ 0x5A for b in raw[at : at + 64])
+    (copy / "best.pt").write_bytes(bytes(raw))
+    with pytest.raises(RunDirError, match="is corrupt: its contents do not match the checksum"):
         load_predictor(copy)

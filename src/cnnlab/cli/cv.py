@@ -1,7 +1,8 @@
 """``cnnlab cv``: k-fold cross-validation of a recipe on the training images (the test set is not used).
 
-Trains one run per fold into ``OUT/fold-<k>`` with either backend (:mod:`cnnlab.runs.crossval`), prints
-one line per fold and the mean and spread of the final-epoch validation accuracy, and writes
+Trains one run per fold into ``OUT/fold-<k>`` with any backend (:mod:`cnnlab.training.crossval`, the
+public fit loop), shows each fold's progress (a live bar on a terminal, else every tenth epoch's line),
+prints one line per fold and the mean and spread of the final-epoch validation accuracy, and writes
 ``OUT/cv.json``. This is how recipes are compared on a few hundred images: every training image is
 validated once, so the mean is far steadier than a single small hold-out split.
 """
@@ -16,8 +17,9 @@ import typer
 
 from cnnlab.cli.app import app
 from cnnlab.cli.choices import Backend, Device, DType, Model, RecipeName
+from cnnlab.cli.train import ProgressCallbacks
 from cnnlab.errors import TrainingStopped
-from cnnlab.training import Callbacks, TrainSettings
+from cnnlab.training.settings import TrainSettings
 
 EPILOG = """Examples:
 
@@ -29,11 +31,12 @@ EPILOG = """Examples:
 """
 
 
-class _Messages(Callbacks):
-    """Only the trainers' one-line notes (skipped files, resuming), not the per-epoch progress."""
+class FoldProgress(ProgressCallbacks):
+    """The progress of each fold: its training line, a live bar per epoch, every tenth epoch's line."""
 
-    def on_message(self, text: str) -> None:
-        print(f"  {text}", flush=True)
+    def on_train_start(self, settings: TrainSettings, num_train: int, num_val: int, start_epoch: int) -> None:
+        self.every = max(1, settings.recipe.epochs // 10)
+        super().on_train_start(settings, num_train, num_val, start_epoch)
 
 
 @app.command(epilog=EPILOG)
@@ -77,11 +80,17 @@ def cv(
     dtype: Annotated[
         DType | None, typer.Option(help="numpy only: float precision. Default: float32.", show_default=False)
     ] = None,
+    threads: Annotated[
+        int | None,
+        typer.Option(
+            min=1, help="CPU threads. Default: the backend's (see cnnlab train --help).", show_default=False
+        ),
+    ] = None,
 ) -> None:
     """Cross-validate a recipe: one run per fold of the training images, then the mean validation accuracy."""
     from cnnlab.cli.train import build_settings
     from cnnlab.errors import CnnlabError
-    from cnnlab.runs.crossval import stored_settings
+    from cnnlab.training.crossval import stored_settings
 
     if resume and overwrite:
         raise CnnlabError("--resume and --overwrite contradict each other; pass one")
@@ -109,7 +118,7 @@ def cv(
                 + ", --".join(given)
             )
         settings, folds = stored_settings(out)
-        settings.resume, settings.overwrite = True, False
+        settings.resume, settings.overwrite, settings.threads = True, False, threads
         if device is not None:
             settings.device = device.value
         _run(settings, folds)
@@ -129,6 +138,7 @@ def cv(
         overwrite=overwrite,
         device=device,
         dtype=dtype,
+        threads=threads,
     )
     if out is None:
         settings.out = Path("runs") / f"cv-{settings.model}-{settings.backend}-{settings.recipe.name}"
@@ -136,8 +146,8 @@ def cv(
 
 
 def _run(settings: TrainSettings, folds: int) -> None:
-    from cnnlab.cli.train import _trainer
-    from cnnlab.runs.crossval import cross_validate
+    from cnnlab.cli.train import stopped_line
+    from cnnlab.training.crossval import cross_validate
 
     print(
         f"cross-validating {settings.model} ({settings.backend}, recipe {settings.recipe.name}, "
@@ -153,15 +163,16 @@ def _run(settings: TrainSettings, folds: int) -> None:
             flush=True,
         )
 
+    progress = FoldProgress()
     try:
-        result = cross_validate(settings, folds, _trainer(settings.backend), _Messages(), report)
+        result = cross_validate(settings, folds, callbacks=progress, on_fold=report)
     except TrainingStopped as exc:
-        print(
-            f"cnnlab: cross-validation stopped: {str(exc).rstrip('.')}; continue with: "
-            f"cnnlab cv --out {settings.out} --resume",
-            file=sys.stderr,
-        )
-        raise typer.Exit(1) from None
+        progress.close()
+        line = stopped_line(exc, "cnnlab cv").replace(f"--out {exc.run}", f"--out {settings.out}")
+        print(line.replace("training stopped", "cross-validation stopped"), file=sys.stderr)
+        raise typer.Exit(130 if exc.reason == TrainingStopped.INTERRUPTED else 1) from None
+    finally:
+        progress.close()
     print(
         f"cross-validation: {100 * result.mean:.1f} ± {100 * result.std:.1f}% "
         f"(final-epoch validation accuracy, mean ± sd over {folds} folds); {settings.out / 'cv.json'}"

@@ -1,9 +1,11 @@
 """``cnnlab train``: train a model with either backend into a run directory, then evaluate and report.
 
 The command builds a :class:`cnnlab.training.TrainSettings` from its options (the recipe's values unless
-overridden), shows a live progress bar per epoch (:class:`ProgressCallbacks`), and on success calls
-:func:`cnnlab.runs.finish_run` for the test metrics, the plots and ``report.html``. Ctrl-C or a
-non-finite loss stops training with the last good checkpoint kept; ``--resume`` continues from it.
+overridden), runs the fit loop (:func:`cnnlab.training.loop.fit`) with a live progress bar per epoch
+(:class:`ProgressCallbacks`), and on success calls :func:`cnnlab.runs.finish_run` for the test metrics,
+the plots and ``report.html``. Ctrl-C or a non-finite loss stops training with the last good checkpoint
+kept; ``--resume`` continues from it. Under ``torchrun --nproc_per_node=N -m cnnlab train --backend
+torch`` every process runs this command; only rank 0 prints, writes and reports.
 """
 
 from __future__ import annotations
@@ -18,8 +20,9 @@ import typer
 
 from cnnlab.cli.app import app
 from cnnlab.cli.choices import Backend, Device, DType, Model, RecipeName
-from cnnlab.errors import CnnlabError, DataError, RunDirError, TrainingStopped
-from cnnlab.training import Callbacks, TrainSettings
+from cnnlab.errors import CnnlabError, DataError, TrainingStopped
+from cnnlab.training.callbacks import Callbacks
+from cnnlab.training.settings import TrainSettings
 
 
 def _fmt_time(seconds: float) -> str:
@@ -53,11 +56,12 @@ class ProgressCallbacks(Callbacks):
     plain per-epoch lines and messages are printed.
     """
 
-    def __init__(self, console: Any = None, live: bool | None = None):
+    def __init__(self, console: Any = None, live: bool | None = None, every: int = 1):
         from rich.console import Console
 
         self.console = console or Console(highlight=False)
         self.live = self.console.is_terminal if live is None else live
+        self.every = max(1, int(every))  # print every n-th epoch's line (and the last) when not live
         self.progress: Any = None
         self.task: Any = None
         self.epochs = 0
@@ -142,7 +146,8 @@ class ProgressCallbacks(Callbacks):
             eta = (time.perf_counter() - self._run_t0) / done * left
             if eta >= 1:
                 line += f"  (run eta {_fmt_time(eta)})"
-        self._print(line)
+        if self.live or left == 0 or int(row["epoch"]) % self.every == 0:
+            self._print(line)
 
     def on_message(self, text: str) -> None:
         self._print(text, style="dim")
@@ -175,17 +180,22 @@ def build_settings(
     device: str | Enum | None,
     dtype: str | Enum | None,
     val_fraction: float | None = None,
+    threads: int | None = None,
+    allow_data_change: bool = False,
 ) -> TrainSettings:
     """The settings of a new run from the options given, or of the run to resume.
 
     New run: the recipe's values (``improved`` by default) with ``--epochs``/``--batch-size``/``--lr``/
-    ``--seed``/``--val-fraction`` overriding them. ``--resume``: the settings saved in
-    ``OUT/config.json`` (the learning-rate schedule depends on them); only ``--device`` may change,
-    other options given must agree with them. Choices may be given as the CLI's enums or as strings;
-    a data directory that does not exist is an error.
+    ``--seed``/``--val-fraction`` overriding them. ``--resume``: the settings saved in ``OUT/config.json``;
+    options given must agree with them except ``--device``, ``--threads`` and ``--allow-data-change``
+    (:func:`cnnlab.training.settings.resumed_settings`, the one rule the fit loop applies too). Choices may
+    be given as the CLI's enums or as strings; a data directory that does not exist is an error.
     """
+    from dataclasses import replace
+
     from cnnlab.recipes import get_recipe
-    from cnnlab.runs import RunDir
+    from cnnlab.rundir import RunDir
+    from cnnlab.training.settings import resumed_settings
 
     backend, model, recipe, device, dtype = (
         v.value if isinstance(v, Enum) else v for v in (backend, model, recipe, device, dtype)
@@ -196,39 +206,33 @@ def build_settings(
         raise CnnlabError(f"--val-fraction must be in [0, 1), not {val_fraction}")
     if lr is not None and not lr > 0:  # also rejects nan
         raise CnnlabError(f"--lr must be a positive number, not {lr}")
+    if threads is not None and threads < 1:
+        raise CnnlabError(f"--threads must be at least 1, not {threads}")
+    tuned = _explicit(epochs=epochs, batch_size=batch_size, lr=lr, seed=seed, val_fraction=val_fraction)
     if resume:
         if out is None:
             raise CnnlabError("--resume needs --out RUN_DIR (the run to continue)")
-        run = RunDir.open(out)
-        saved = TrainSettings.from_config(run.config)
-        fixed = _explicit(backend=backend, model=model, image_size=image_size, dtype=dtype)
-        if data is not None and (saved.data is None or Path(saved.data).resolve() != data.resolve()):
-            fixed["data"] = str(data)
-        for key, value in fixed.items():
-            if key == "data" or getattr(saved, key) != value:
-                raise CnnlabError(
-                    f"{out} was trained with --{key.replace('_', '-')} {getattr(saved, key)}, not {value}; "
-                    "resume it without that option or start a new run"
-                )
-        tuned = _explicit(
-            recipe=recipe, epochs=epochs, batch_size=batch_size, lr=lr, seed=seed, val_fraction=val_fraction
+        stored = RunDir.open(out).config
+        saved = TrainSettings.from_config(stored)
+        base = get_recipe(recipe) if recipe is not None and recipe != saved.recipe.name else saved.recipe
+        given = replace(
+            saved,
+            backend=backend or saved.backend,
+            model=model or saved.model,
+            recipe=base.with_overrides(**tuned),
+            image_size=image_size or saved.image_size,
+            data=str(data) if data is not None else saved.data,
+            dtype=dtype or saved.dtype,
+            device=device or saved.device,
+            out=Path(out),
+            resume=True,
+            overwrite=False,
+            threads=threads,
+            allow_data_change=allow_data_change,
         )
-        for key, value in tuned.items():
-            was = saved.recipe.name if key == "recipe" else getattr(saved.recipe, key)
-            if was != value:
-                raise CnnlabError(
-                    f"{out} was trained with --{key.replace('_', '-')} {was}, not {value}; "
-                    "a resumed run keeps its settings (start a new run to change them)"
-                )
-        saved.out = Path(out)
-        saved.resume, saved.overwrite = True, False
-        if device is not None:
-            saved.device = device
-        return _data_exists(saved)
+        return _data_exists(resumed_settings(given, stored))
 
-    chosen = get_recipe(recipe or "improved").with_overrides(
-        epochs=epochs, batch_size=batch_size, lr=lr, seed=seed, val_fraction=val_fraction
-    )
+    chosen = get_recipe(recipe or "improved").with_overrides(**tuned)
     backend = backend or "numpy"
     model = model or "cnn"
     new = TrainSettings(
@@ -242,6 +246,8 @@ def build_settings(
         dtype=dtype or "float32",
         resume=False,
         overwrite=overwrite,
+        threads=threads,
+        allow_data_change=allow_data_change,
     )
     return _data_exists(new)
 
@@ -252,31 +258,12 @@ def _data_exists(settings: TrainSettings) -> TrainSettings:
     return settings
 
 
-def _trainer(backend: str):
-    if backend == "torch":
-        from cnnlab.errors import require
-
-        require("torch", "torch")
-        from cnnlab.torch_backend.trainer import train
-    else:
-        from cnnlab.nn.trainer import train
-    return train
-
-
-def _stopped_line(exc: TrainingStopped, settings: TrainSettings) -> str:
-    from cnnlab.runs import RunDir
-
-    run = RunDir(settings.out)
+def stopped_line(exc: TrainingStopped, command: str = "cnnlab train") -> str:
+    """The one line printed when training stops, from the exception's fields (never its text)."""
     msg = str(exc).rstrip(".")
-    if "--resume" in msg:  # the trainer already said how to continue
-        return f"cnnlab: training stopped: {msg}"
-    try:
-        last = run.checkpoint("last")
-    except (OSError, ValueError):
-        last = None
-    if last is not None and last.is_file():
-        return f"cnnlab: training stopped: {msg}; continue with: cnnlab train --out {settings.out} --resume"
-    return f"cnnlab: training stopped: {msg}; no epoch finished, so there is nothing to resume"
+    if exc.epoch_kept > 0:
+        return f"cnnlab: training stopped: {msg}; continue with: {command} --out {exc.run} --resume"
+    return f"cnnlab: training stopped: {msg}; {command} --out {exc.run} --resume starts it from epoch 1"
 
 
 EPILOG = """Examples:
@@ -290,6 +277,8 @@ EPILOG = """Examples:
   cnnlab train --out runs/cnn --resume   (continue after Ctrl-C)
 
   cnnlab train --backend torch --device cuda --out runs/gpu
+
+  torchrun --standalone --nproc_per_node=2 -m cnnlab train --backend torch --out runs/ddp
 """
 
 
@@ -370,12 +359,29 @@ def train(
     dtype: Annotated[
         DType | None, typer.Option(help="numpy only: float precision. Default: float32.", show_default=False)
     ] = None,
+    threads: Annotated[
+        int | None,
+        typer.Option(
+            min=1,
+            help="CPU threads (NumPy ops or PyTorch intra-op). Default: the backend's (torch: 1 per "
+            "process, measured fastest on a shared machine; numpy: the CPUs, at most 8).",
+            show_default=False,
+        ),
+    ] = None,
+    allow_data_change: Annotated[
+        bool,
+        typer.Option(
+            "--allow-data-change", help="With --resume: continue even though the data's files changed."
+        ),
+    ] = False,
     report: Annotated[
         bool,
         typer.Option(help="Evaluate on the test split and write the plots and report.html after training."),
     ] = True,
 ) -> None:
     """Train a model into a run directory; then evaluate it on the test split and write report.html."""
+    from cnnlab.training.loop import fit, is_main_process
+
     settings = build_settings(
         backend=backend,
         model=model,
@@ -392,27 +398,21 @@ def train(
         device=device,
         dtype=dtype,
         val_fraction=val_fraction,
+        threads=threads,
+        allow_data_change=allow_data_change,
     )
-    if (
-        not settings.resume
-        and not settings.overwrite
-        and settings.out.is_dir()
-        and any(settings.out.iterdir())
-    ):
-        raise RunDirError(
-            f"{settings.out} already holds files; pass --resume to continue it or --overwrite to replace it"
-        )
-    trainer = _trainer(settings.backend)
-    callbacks = ProgressCallbacks()
+    callbacks = ProgressCallbacks(live=None if is_main_process() else False)
     try:
-        run = trainer(settings, callbacks)
+        run = fit(settings, callbacks)
     except TrainingStopped as exc:
         callbacks.close()
-        print(_stopped_line(exc, settings), file=sys.stderr)
-        interrupted = isinstance(exc.__cause__ or exc.__context__, KeyboardInterrupt)
-        raise typer.Exit(130 if interrupted else 1) from None
+        if is_main_process():
+            print(stopped_line(exc), file=sys.stderr)
+        raise typer.Exit(130 if exc.reason == TrainingStopped.INTERRUPTED else 1) from None
     finally:
         callbacks.close()
+    if not is_main_process():
+        return
     if not report:
         print(f"run written to {run.path}")
         return
@@ -424,4 +424,8 @@ def train(
     acc = test.get("accuracy")
     if acc is not None:
         print(f"test accuracy {100 * acc:.2f}% on {test.get('num_samples')} images")
+    from cnnlab.runs.report import run_notes
+
+    for note in run_notes(run.config, run.metrics(), test):
+        print(f"note: {note}")
     print(f"report: {page}")

@@ -10,7 +10,7 @@ import numpy as np
 
 from cnnlab.data import cache as _cache
 from cnnlab.data.arrays import stratified_split
-from cnnlab.data.folder import FileEntry, Listing, decode_many, scan
+from cnnlab.data.folder import FileEntry, Listing, decode_many, fingerprint, scan
 from cnnlab.errors import DataError
 
 
@@ -44,6 +44,7 @@ class Dataset:
     test: Split
     skipped: list[tuple[str, str]]
     image_size: int
+    fingerprint: dict = field(default_factory=dict)  # cnnlab.data.folder.fingerprint of the files
 
     @property
     def num_classes(self) -> int:
@@ -130,6 +131,7 @@ def load_dataset(
         classes=list(listing.classes),
         train=_split(files, decoded.images, train_idx),
         test=_split(files, decoded.images, test_idx),
-        skipped=list(decoded.skipped),
+        skipped=[*listing.skipped, *decoded.skipped],
         image_size=int(image_size),
+        fingerprint=fingerprint(listing),
     )

@@ -69,31 +69,76 @@ class Listing:
     split_layout: bool  # True for DIR/train + DIR/test, False for a flat DIR/<class>
     classes: list[str]
     files: list[FileEntry]  # sorted by (split, label, file name)
+    skipped: list[tuple[str, str]] = ()  # (path, reason): odd names, symlink loops, unreadable entries
 
 
-def _visible_entries(directory: Path) -> list[os.DirEntry]:
+def printable(path: str | os.PathLike) -> str:
+    """``path`` as text that can be printed and written to JSON: undecodable bytes as ``\\xNN``."""
+    return os.fsencode(path).decode("utf-8", "backslashreplace")
+
+
+def _visible_entries(directory: Path, skipped: list[tuple[str, str]]) -> list[os.DirEntry]:
+    """The non-hidden entries of ``directory`` whose names are valid UTF-8; the others go to ``skipped``."""
     try:
         with os.scandir(directory) as it:
-            return sorted((e for e in it if not e.name.startswith(".")), key=lambda e: e.name)
+            entries = sorted((e for e in it if not e.name.startswith(".")), key=lambda e: e.name)
     except OSError as exc:
         raise DataError(
-            f"cannot list {directory} ({exc.strerror or exc}); expected a readable folder"
+            f"cannot list {printable(directory)} ({exc.strerror or exc}); expected a readable folder"
         ) from None
+    good = []
+    for e in entries:
+        try:
+            e.name.encode("utf-8")
+        except UnicodeEncodeError:
+            skipped.append((printable(e.path), "file name is not valid UTF-8"))
+            continue
+        good.append(e)
+    return good
 
 
-def _class_dirs(directory: Path) -> list[str]:
-    return [e.name for e in _visible_entries(directory) if e.is_dir()]
-
-
-def _files_of(directory: Path, split: str, label: int) -> list[FileEntry]:
-    files = []
-    for e in _visible_entries(directory):
+def _kind(e: os.DirEntry, skipped: list[tuple[str, str]]) -> str:
+    """``"dir"``, ``"file"`` or ``""`` (anything else); a symlink loop or an unreadable entry is skipped."""
+    try:
+        if e.is_dir():
+            return "dir"
         if e.is_file():
+            e.stat()
+            return "file"
+    except OSError as exc:
+        skipped.append((printable(e.path), exc.strerror or type(exc).__name__))
+    return ""
+
+
+def _class_dirs(directory: Path, skipped: list[tuple[str, str]]) -> list[str]:
+    return [e.name for e in _visible_entries(directory, skipped) if _kind(e, skipped) == "dir"]
+
+
+def _files_of(directory: Path, split: str, label: int, skipped: list[tuple[str, str]]) -> list[FileEntry]:
+    files = []
+    for e in _visible_entries(directory, skipped):
+        if _kind(e, skipped) == "file":
             st = e.stat()
             files.append(FileEntry(os.path.join(directory, e.name), split, label, st.st_size, st.st_mtime_ns))
     if not files:
         raise DataError(f"class folder {directory} is empty; expected image files in it")
     return files
+
+
+def fingerprint(listing: Listing) -> dict[str, int | str]:
+    """The data's identity for ``--resume``: SHA-256 of every file's path (relative to the root) and size.
+
+    ``{"sha256": hex, "files": count, "bytes": total size}``; adding, removing, renaming or resizing a
+    file changes it, touching one does not.
+    """
+    import hashlib
+
+    h = hashlib.sha256()
+    total = 0
+    for f in sorted(listing.files, key=lambda f: f.path):
+        h.update(f"{os.path.relpath(f.path, listing.root)}\t{f.size}\n".encode())
+        total += f.size
+    return {"sha256": h.hexdigest(), "files": len(listing.files), "bytes": total}
 
 
 def scan(root: str | os.PathLike) -> Listing:
@@ -107,12 +152,14 @@ def scan(root: str | os.PathLike) -> Listing:
         raise DataError(f"data directory {root} does not exist; {LAYOUT_HELP}")
     if not root.is_dir():
         raise DataError(f"data path {root} is not a directory; {LAYOUT_HELP}")
+    skipped: list[tuple[str, str]] = []
     has_train, has_test = (root / "train").is_dir(), (root / "test").is_dir()
     if has_train != has_test:
         present, missing = ("train", "test") if has_train else ("test", "train")
         raise DataError(f"{root} has a {present}/ folder but no {missing}/ folder; {LAYOUT_HELP}")
     if has_train:
-        train_classes, test_classes = _class_dirs(root / "train"), _class_dirs(root / "test")
+        train_classes = _class_dirs(root / "train", skipped)
+        test_classes = _class_dirs(root / "test", skipped)
         if not train_classes and not test_classes:
             raise DataError(f"no class folders in {root}/train or {root}/test; {LAYOUT_HELP}")
         if train_classes != test_classes:
@@ -123,7 +170,7 @@ def scan(root: str | os.PathLike) -> Listing:
         classes = train_classes
         splits = ["train", "test"]
     else:
-        classes = _class_dirs(root)
+        classes = _class_dirs(root, skipped)
         if not classes:
             raise DataError(f"no class folders in {root}; {LAYOUT_HELP}")
         splits = [""]
@@ -133,9 +180,9 @@ def scan(root: str | os.PathLike) -> Listing:
         f
         for split in splits
         for label, name in enumerate(classes)
-        for f in _files_of(root / split / name if split else root / name, split, label)
+        for f in _files_of(root / split / name if split else root / name, split, label, skipped)
     ]
-    return Listing(root, has_train, classes, files)
+    return Listing(root, has_train, classes, files, sorted(set(skipped)))
 
 
 def _to_mode(im, grayscale: bool):

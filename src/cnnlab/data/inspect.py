@@ -69,6 +69,7 @@ def inspect_folder(root: str | os.PathLike) -> FolderReport:
         for s in splits
     }
     report = FolderReport(listing.root, listing.split_layout, list(listing.classes), counts)
+    report.unreadable.extend(listing.skipped)  # odd names, symlink loops: reported like bad images
     for path, r in zip(paths, results, strict=True):
         if isinstance(r, str):
             report.unreadable.append((path, r))

@@ -6,10 +6,12 @@ Keys of the archive:
   :mod:`cnnlab.nn.convert`);
 - ``"optimizer.step"``, ``"optimizer.exp_avg.{name}"``...: the optimizer state (``last`` only); the
   trainer keeps the weights' moving average (recipe ``ema``) there too, as ``"optimizer.ema.{name}"``;
-- ``"meta"``: a 0-d unicode array holding JSON (epoch, global step, best-so-far, format version...).
+- ``"meta"``: a 0-d unicode array holding JSON: the fit loop's metadata (epoch, best so far, metrics
+  rows, the data's fingerprint) and ``"checksum"``, the SHA-256 of every array and of the rest of the
+  metadata (:func:`cnnlab.rundir.seal`), verified by :func:`load_checkpoint`.
 
 No object arrays and no pickle, so loading a checkpoint cannot run code. Writes are atomic
-(:func:`cnnlab.runs.atomic_save`): a crash never leaves a half-written file under the final name.
+(:func:`cnnlab.rundir.atomic_save`): a crash never leaves a half-written file under the final name.
 """
 
 from __future__ import annotations
@@ -22,9 +24,9 @@ from typing import Any
 import numpy as np
 
 from cnnlab.errors import RunDirError
-from cnnlab.runs import atomic_save
+from cnnlab.rundir import atomic_save, seal, unseal
 
-FORMAT = "cnnlab-numpy-checkpoint-1"
+FORMAT = "cnnlab-numpy-checkpoint-2"
 _OPT = "optimizer."
 
 
@@ -38,14 +40,15 @@ def save_checkpoint(
     arrays: dict[str, np.ndarray] = {k: np.asarray(v) for k, v in params.items()}
     for k, v in (optimizer_state or {}).items():
         arrays[_OPT + k] = np.asarray(v)
-    arrays["meta"] = np.array(json.dumps({"format": FORMAT, **meta}))
+    arrays["meta"] = np.array(seal(arrays, {**meta, "format_numpy": FORMAT}))
     atomic_save(path, lambda fh: np.savez(fh, **arrays))
 
 
 def load_checkpoint(path: str | os.PathLike) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray], dict]:
     """``(params, optimizer_state, meta)`` from a checkpoint written by :func:`save_checkpoint`.
 
-    Raises :class:`cnnlab.errors.RunDirError` naming the file when it is missing or not such a checkpoint.
+    Raises :class:`cnnlab.errors.RunDirError` naming the file when it is missing, not such a checkpoint,
+    or its checksum does not match its contents.
     """
     try:
         with np.load(path, allow_pickle=False) as z:
@@ -56,12 +59,14 @@ def load_checkpoint(path: str | os.PathLike) -> tuple[dict[str, np.ndarray], dic
         raise RunDirError(f"{path} is not a readable cnnlab checkpoint: {exc}") from None
     if "meta" not in arrays:
         raise RunDirError(f"{path} is not a cnnlab NumPy checkpoint (no 'meta' entry)")
+    text = str(arrays.pop("meta"))
     try:
-        meta = json.loads(str(arrays.pop("meta")))
-    except ValueError as exc:
+        fmt = json.loads(text).get("format_numpy")
+    except (ValueError, AttributeError) as exc:
         raise RunDirError(f"{path}: unreadable 'meta' entry: {exc}") from None
-    if meta.get("format") != FORMAT:
-        raise RunDirError(f"{path}: unknown checkpoint format {meta.get('format')!r} (expected {FORMAT})")
+    if fmt != FORMAT:
+        raise RunDirError(f"{path}: unknown checkpoint format {fmt!r} (expected {FORMAT}); train it again")
+    meta = unseal(path, arrays, text)
     params = {k: v for k, v in arrays.items() if not k.startswith(_OPT)}
     opt = {k[len(_OPT) :]: v for k, v in arrays.items() if k.startswith(_OPT)}
     return params, opt, meta

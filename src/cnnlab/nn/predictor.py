@@ -1,4 +1,4 @@
-"""A trained NumPy run as a :class:`cnnlab.runs.predictor.Predictor`: probabilities and feature maps.
+"""NumPy inference: log-probabilities of a model, and a trained run as a :class:`cnnlab.predict.Predictor`.
 
 ``load(run, checkpoint)`` reads ``config.json`` and ``best.npz`` / ``last.npz`` (``allow_pickle=False``)
 and rebuilds the model with :func:`cnnlab.nn.build_model`. Inputs are decoded images, uint8 NHWC RGB at
@@ -12,10 +12,38 @@ import numpy as np
 from cnnlab.errors import RunDirError
 from cnnlab.nn.checkpoint import load_checkpoint
 from cnnlab.nn.layers import Conv2D, ReLU
+from cnnlab.nn.losses import log_softmax
 from cnnlab.nn.model import Sequential, build_model
-from cnnlab.nn.trainer import EVAL_BATCH, predict_logprobs
-from cnnlab.runs.predictor import batched_probabilities, check_images
-from cnnlab.runs.rundir import RunDir
+from cnnlab.predict import batched_probabilities, check_images
+from cnnlab.rundir import RunDir
+
+#: Images per forward pass when evaluating (bounds the im2col buffers: ~60 MB at 64x64).
+EVAL_BATCH = 64
+
+
+def predict_logprobs(
+    model: Sequential, x: np.ndarray, tta_flip: bool = False, batch_size: int = EVAL_BATCH
+) -> np.ndarray:
+    """Log-probabilities ``(N, K)`` of normalised images ``x (N, H, W, C)``, evaluation mode, in batches.
+
+    With ``tta_flip`` the probabilities of each image and its horizontal mirror are averaged:
+    ``log p = logaddexp(log p(x), log p(flip(x))) - log 2``. The model's mode is restored.
+    """
+    was_training = model.training
+    model.eval()
+    out = []
+    try:
+        for i in range(0, x.shape[0], batch_size):
+            xb = x[i : i + batch_size]
+            logp = log_softmax(model.forward(xb))
+            if tta_flip:
+                logp_flip = log_softmax(model.forward(np.ascontiguousarray(xb[:, :, ::-1, :])))
+                logp = np.logaddexp(logp, logp_flip) - np.log(2.0).astype(logp.dtype)
+            out.append(logp)
+    finally:
+        model.train(was_training)
+        model.clear()
+    return np.concatenate(out) if out else np.zeros((0, 0), dtype=model.dtype)
 
 
 class NumpyPredictor:
@@ -92,7 +120,7 @@ def load(run: RunDir | str, checkpoint: str = "best") -> NumpyPredictor:
             dropout=recipe.get("dropout", 0.0),
             dtype=cfg.get("dtype", "float32"),
             seed=0,
-            in_channels=cfg.get("in_channels", 3),
+            in_channels=cfg.get("channels", cfg.get("in_channels", 3)),
         )
         model.load_state_dict(params)
     except (KeyError, ValueError) as exc:

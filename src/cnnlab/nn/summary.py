@@ -9,6 +9,7 @@ conv, ``|W| + |b|`` per sample for a Linear. For the lab's ``cnn`` at 64x64 the 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
@@ -127,3 +128,17 @@ def summarize(model: Sequential | str, image_size: int | None = None, batch_size
         model.train(was_training)
         model.clear()  # drop the activations of the zero batch
     return ModelSummary(model.name, (batch_size, c, h, w), rows)
+
+
+def layer_table(model: str, image_size: int | None = None, num_classes: int = 2, dropout: float = 0.0) -> str:
+    """The printed layer table of architecture ``model`` for ``image_size`` inputs (the registry's entry)."""
+    return str(summarize(build_model(model, image_size, num_classes, dropout, seed=0), image_size)) + "\n"
+
+
+def layer_rows(
+    model: str, image_size: int | None = None, num_classes: int = 2, dropout: float = 0.0
+) -> list[dict[str, Any]]:
+    """One dict per layer: ``index``, ``layer``, ``output_shape``, ``params``, ``mult_adds``."""
+    return summarize(build_model(model, image_size, num_classes, dropout, seed=0), image_size).to_dict()[
+        "layers"
+    ]

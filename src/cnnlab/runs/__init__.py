@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from cnnlab.runs.rundir import (
+from cnnlab.rundir import (
     CONFIG,
     METRIC_COLUMNS,
     METRICS,

@@ -16,7 +16,7 @@ import numpy as np
 
 from cnnlab.errors import DataError
 from cnnlab.metrics import classification_report
-from cnnlab.runs.rundir import TEST_METRICS, RunDir, write_json
+from cnnlab.rundir import TEST_METRICS, RunDir, write_json
 
 #: Probabilities below this are clipped before the log in the test loss, so one confident mistake
 #: gives a large but finite loss (``-log(1e-12) ~ 27.6``).

@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from cnnlab.runs.rundir import atomic_write_bytes
+from cnnlab.rundir import atomic_write_bytes
 
 TRAIN_COLOR = "#1f77b4"
 VAL_COLOR = "#ff7f0e"

@@ -16,7 +16,7 @@ import shlex
 from pathlib import Path
 from typing import Any
 
-from cnnlab.runs.rundir import CONFIG, METRICS, TEST_METRICS, RunDir, atomic_write_text
+from cnnlab.rundir import CONFIG, METRICS, TEST_METRICS, RunDir, atomic_write_text
 
 REPORT = "report.html"
 SUMMARY = "summary.txt"
@@ -38,6 +38,7 @@ th { background: #f5f5f5; } td.l, th.l { text-align: left; }
 img { max-width: 100%; height: auto; border: 1px solid #eee; }
 pre { background: #f7f7f7; padding: .8em; overflow-x: auto; font-size: .85em; }
 .missing { color: #a00; font-style: italic; }
+.note { background: #fff6d6; border-left: 4px solid #d9a400; padding: 6px 10px; }
 details { margin: .5em 0; }
 """
 
@@ -115,6 +116,40 @@ def _cards(cfg: dict[str, Any], rows: list[dict], test: dict | None) -> str:
         )
         + "</div>"
     )
+
+
+#: A final train accuracy this many points above the test accuracy is flagged as overfitting.
+OVERFIT_GAP = 0.15
+
+
+def run_notes(cfg: dict[str, Any], rows: list[dict], test: dict | None) -> list[str]:
+    """Plain-text warnings about how to read a run: no validation split, a large train/test gap.
+
+    - Without a validation split "best" is simply the last epoch and only training curves exist; the
+      note says how to get held-out curves (``--val-fraction`` or ``cnnlab cv``).
+    - A final train accuracy :data:`OVERFIT_GAP` or more above the test accuracy is named overfitting.
+    """
+    notes = []
+    if rows and all(r.get("val_acc") is None for r in rows):
+        notes.append(
+            "This run had no validation split, so its \"best\" checkpoint is the last epoch and the curves "
+            "show training only. For held-out curves and a best epoch chosen on held-out images, train with "
+            "--val-fraction 0.15, or compare recipes with cnnlab cv."
+        )
+    train_acc = rows[-1].get("train_acc") if rows else None
+    test_acc = (test or {}).get("accuracy")
+    if train_acc is not None and test_acc is not None and train_acc - test_acc >= OVERFIT_GAP:
+        notes.append(
+            f"Overfitting: the final train accuracy ({100 * train_acc:.1f}%) is "
+            f"{100 * (train_acc - test_acc):.1f} points above the test accuracy ({100 * test_acc:.1f}%); the "
+            "model memorised its training images. Augmentation, dropout, weight decay or fewer epochs help "
+            "(the improved recipe)."
+        )
+    return notes
+
+
+def _notes(cfg: dict[str, Any], rows: list[dict], test: dict | None) -> str:
+    return "".join(f'<p class="note">{_esc(n)}</p>' for n in run_notes(cfg, rows, test))
 
 
 def _test_section(run: RunDir, test: dict | None) -> str:
@@ -215,6 +250,7 @@ def render_report(run: RunDir | str | os.PathLike) -> str:
         f"<h1>cnnlab run <code>{_esc(name)}</code></h1>",
         f'<p class="sub">{sub}</p>',
         _cards(cfg, rows, test),
+        _notes(cfg, rows, test),
         "<h2>Learning curves</h2>",
         _image(run, CURVES, "loss and accuracy per epoch, train and validation"),
         "<h2>Test set</h2>",

@@ -1,4 +1,4 @@
-"""The PyTorch backend: the named models, the trainer (one device or DDP), the predictor, the summary.
+"""The PyTorch backend: the named models, the engine (one device or DDP), the predictor, the summary.
 
 PyTorch is an optional extra: nothing outside this package imports torch, so the NumPy core works
 without it. ``import cnnlab.torch_backend`` raises :class:`cnnlab.errors.MissingDependencyError`

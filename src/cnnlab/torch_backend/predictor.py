@@ -1,19 +1,61 @@
-"""A trained torch run as a :class:`cnnlab.runs.predictor.Predictor`: probabilities and feature maps.
+"""Torch inference: log-probabilities of a model, and a trained run as a :class:`cnnlab.predict.Predictor`.
 
 ``load(run, checkpoint)`` reads ``config.json`` and ``best.pt`` / ``last.pt`` (with
-``torch.load(weights_only=True)``: a checkpoint cannot run code) and rebuilds the model on the CPU.
+``torch.load(weights_only=True)`` and its checksum verified, :mod:`cnnlab.torch_backend.checkpoint`)
+and rebuilds the model on the CPU.
 """
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import torch
+import torch.nn.functional as F
+from torch import nn
 
 from cnnlab.errors import RunDirError
-from cnnlab.runs.predictor import batched_probabilities, check_images
-from cnnlab.runs.rundir import RunDir
+from cnnlab.predict import batched_probabilities, check_images
+from cnnlab.rundir import RunDir
+from cnnlab.torch_backend.checkpoint import load_checkpoint
+from cnnlab.torch_backend.device import select_device, to_input
 from cnnlab.torch_backend.models import build_model
-from cnnlab.torch_backend.trainer import predict_logprobs, select_device, to_input
+
+#: Images per forward pass when evaluating.
+EVAL_BATCH = 256
+
+
+@torch.no_grad()
+def predict_logprobs(
+    model: nn.Module, x: torch.Tensor, tta_flip: bool, batch_size: int = EVAL_BATCH
+) -> torch.Tensor:
+    """Log-probabilities ``(N, K)`` float32 of normalised inputs ``x (N, C, H, W)`` in eval mode.
+
+    With ``tta_flip`` the probabilities of each image and its horizontal mirror are averaged:
+    ``p = (softmax(f(x)) + softmax(f(flip(x)))) / 2``. The model's train/eval mode is restored.
+    """
+    was_training = model.training
+    model.eval()
+    outs = []
+    autocast = x.device.type == "cuda"
+    for i in range(0, x.shape[0], batch_size):
+        xb = x[i : i + batch_size]
+        with torch.autocast("cuda", dtype=torch.bfloat16, enabled=autocast):
+            logp = F.log_softmax(model(xb).float(), dim=1)
+            if tta_flip:
+                logp_f = F.log_softmax(model(xb.flip(3)).float(), dim=1)
+                logp = torch.logaddexp(logp, logp_f) - math.log(2.0)
+        outs.append(logp.float())
+    model.train(was_training)
+    return torch.cat(outs) if outs else torch.zeros(0, 0)
+
+
+def evaluate(model: nn.Module, x: torch.Tensor, y: torch.Tensor, tta_flip: bool) -> tuple[float, float]:
+    """``(mean negative log-likelihood, accuracy)`` of ``model`` on ``x (N, C, H, W)``, ``y (N,)``."""
+    logp = predict_logprobs(model, x, tta_flip)
+    loss = F.nll_loss(logp, y).item()
+    acc = (logp.argmax(1) == y).float().mean().item()
+    return loss, acc
 
 
 class TorchPredictor:
@@ -84,12 +126,7 @@ def load(run: RunDir | str, checkpoint: str = "best", device: str = "cpu") -> To
     path = run.checkpoint(checkpoint)
     if not path.is_file():
         raise RunDirError(f"{path} is missing (the run has no {checkpoint!r} checkpoint yet)")
-    try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # unpickling errors of every kind: a corrupt or foreign file
-        raise RunDirError(f"{path} is not a readable checkpoint: {type(exc).__name__}") from None
-    if checkpoint == "last" and isinstance(state, dict) and "model" in state:
-        state = state["model"]
+    state = load_checkpoint(path)[0]["model"]
     recipe = cfg.get("recipe", {})
     model = build_model(cfg["model"], cfg["image_size"], cfg["num_classes"], recipe.get("dropout", 0.0))
     try:

@@ -57,3 +57,8 @@ def summary_rows(
 def summary_text(name: str, image_size: int | None = None, num_classes: int = 2, dropout: float = 0.0) -> str:
     """torchinfo's printed table (what ``summary.txt`` of a torch run holds)."""
     return str(summarize(name, image_size, num_classes, dropout)) + "\n"
+
+
+#: The registry's names (:class:`cnnlab.backends.Backend`).
+layer_table = summary_text
+layer_rows = summary_rows
