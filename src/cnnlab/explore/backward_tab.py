@@ -62,9 +62,7 @@ def server(input: Any, output: Any, session: Any, conv: ConvState) -> None:
     @reactive.event(input.click)
     def _clicked() -> None:
         res, _, _ = attempt(conv.result)
-        if res is None:
-            return
-        got = _cell_from_click(input.click(), res.Z.shape, conv.cell()[2])
+        got = None if res is None else _cell_from_click(input.click(), res.Z.shape, conv.cell()[2])
         if got is None:
             v.note("click", f"output cell {str(input.click())[:60]} is not a cell of dZ; it is ignored")
             return

@@ -156,7 +156,8 @@ def check(name: str, value: Any, bound: Bound | Choice | None = None) -> Checked
     if b.integer:
         clamped = round(clamped)
     if v < b.lo or v > b.hi:
-        note = f"{b.label}: {_short(value)} is outside {b.range_text()}, so {clamped:g} is used"
+        used = clamped if b.integer else f"{clamped:g}"
+        note = f"{b.label}: {_short(value)} is outside {b.range_text()}, so {used} is used"
         return Checked(clamped, note, True)
     return Checked(clamped, reset=b.integer and clamped != v)
 

@@ -198,9 +198,7 @@ def server(input: Any, output: Any, session: Any) -> ConvState:
     @reactive.event(input.click)
     def _clicked() -> None:
         ok, _, _ = attempt(result)
-        if ok is None:
-            return
-        got = _cell_from_click(input.click(), ok.Z.shape, cell()[2])
+        got = None if ok is None else _cell_from_click(input.click(), ok.Z.shape, cell()[2])
         if got is None:
             v.note("click", f"output cell {str(input.click())[:60]} is not a cell of Z; it is ignored")
             return

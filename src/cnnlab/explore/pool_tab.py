@@ -106,13 +106,11 @@ def server(input: Any, output: Any, session: Any, conv: ConvState) -> None:
     def _clicked() -> None:
         Z, _, _ = attempt(pool_out)
         value = input.click()
-        if Z is None:
-            return
         try:
             h, w = int(value["h"]), int(value["w"])
-        except (KeyError, TypeError, ValueError, OverflowError):
+        except (KeyError, TypeError, ValueError, OverflowError, IndexError):
             h, w = -1, -1
-        if not (0 <= h < Z.shape[0] and 0 <= w < Z.shape[1]):
+        if Z is None or not (0 <= h < Z.shape[0] and 0 <= w < Z.shape[1]):
             v.note("click", f"output cell {str(value)[:60]} is not a cell of Z; it is ignored")
             return
         v.note("click", None)
