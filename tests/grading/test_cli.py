@@ -9,8 +9,15 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 SUBMISSIONS = Path(__file__).parent / "submissions"
 CNNLAB = str(Path(sys.executable).with_name("cnnlab"))
+
+
+@pytest.fixture(autouse=True)
+def _needs_isolation(isolation):
+    """``cnnlab grade`` refuses to run student code without isolation: these tests need bubblewrap."""
 
 
 def cnnlab(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess:
@@ -18,28 +25,32 @@ def cnnlab(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess:
 
 
 def test_one_submission_prints_a_line_per_check_and_the_total():
-    result = cnnlab("grade", str(SUBMISSIONS / "buggy.py"))
+    result = cnnlab("grade", str(SUBMISSIONS / "buggy.py"), "--scheme", "lab")
     assert result.returncode == 0, result.stderr
     lines = result.stdout.splitlines()
-    assert len(lines) == 15 and lines[-1] == "40 / 70 marks"
+    assert len(lines) == 17 and lines[-1] == "40 / 70 marks"  # 14 checks, 2 identity checks, the total
     assert lines[0].split() == ["zero_pad", "output", "✓", "5/5"]
     assert lines[1].split() == ["conv_single_step", "output", "✘", "0/5", "wrong", "value"]
+    assert lines[14].split()[:4] == ["identity", "carne", "✘", "0/0"]
 
 
 def test_json_output():
-    result = cnnlab("grade", str(SUBMISSIONS / "hostile_segfault.py"), "--json", "--timeout", "2")
+    args = ("grade", str(SUBMISSIONS / "hostile_segfault.py"), "--json", "--timeout", "2", "--seed", "5")
+    result = cnnlab(*args)
     assert result.returncode == 0, result.stderr
     data = json.loads(result.stdout)
-    assert (data["total"], data["available"]) == (10, 70)
+    assert (data["total"], data["available"], data["percentage"]) == (10, 70, 14.3)
+    assert (data["scheme"], data["seed"]) == ("full", 5)
+    assert data["isolation"].startswith("bubblewrap") and data["numpy"] and data["grader"]
     first = data["checks"][0]
-    assert set(first) == {"exercise", "check", "marks", "max", "passed", "reason"}
-    assert first == {
+    assert set(first) == {"exercise", "check", "marks", "max", "passed", "reason", "hint"}
+    assert {k: v for k, v in first.items() if k != "hint"} == {
         "exercise": "zero_pad",
         "check": "output",
         "marks": 0,
         "max": 5,
         "passed": False,
-        "reason": "crashed: segmentation fault (SIGSEGV)",
+        "reason": "zero_pad, the lab's case: crashed: segmentation fault (SIGSEGV)",
     }
 
 
@@ -59,7 +70,7 @@ def test_a_folder_gives_a_csv_of_marks_per_student(tmp_path):
     (folder / "notes.txt").write_text("not a submission")
     (folder / "broken.ipynb").write_text("{not json")
     out = tmp_path / "marks.csv"
-    result = cnnlab("grade", str(folder), "--csv", str(out), "--jobs", "2")
+    result = cnnlab("grade", str(folder), "--csv", str(out), "--jobs", "2", "--scheme", "lab")
     assert result.returncode == 0, result.stderr
     rows = {row["student"]: row for row in csv.DictReader(out.open())}
     totals = {k: int(v["total"]) for k, v in rows.items()}

@@ -13,7 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from cnnlab.grading import CHECKS, Limits, grade_submission, load_submission, reference_submission
+from cnnlab.grading import CHECKS, NO_ISOLATION, Limits, load_submission, reference_submission
+from cnnlab.grading import grade_submission as _grade_submission
 
 SUBMISSIONS = Path(__file__).parent / "submissions"
 FAST = Limits(timeout=2, total_timeout=30)  # for submissions that hang or crash
@@ -21,8 +22,19 @@ ROOMY = Limits(timeout=20, total_timeout=120)  # for those that do not: no flaki
 ALL_KEYS = [c.key for c in CHECKS]
 
 
+@pytest.fixture(autouse=True)
+def _needs_isolation(isolation):
+    """Every test here grades in the real sandbox (skips without bubblewrap, fails under CI)."""
+
+
+def grade_submission(path, limits=None, **kwargs):
+    """These tests use the lab scheme: the notebook's own cases, reasons without a case prefix."""
+    return _grade_submission(path, limits, scheme="lab", **kwargs)
+
+
 def failed(report) -> dict[str, str]:
-    return {c.key: c.reason for c in report.checks if not c.passed}
+    """The failed marked checks (the identity checks are worth 0 and listed apart)."""
+    return {c.key: c.reason for c in report.checks if not c.passed and c.max > 0}
 
 
 def test_a_correct_submission_gets_70():
@@ -56,7 +68,8 @@ def test_known_bugs_cost_exactly_their_marks(name):
     report = grade_submission(SUBMISSIONS / name, ROOMY)
     assert set(failed(report)) == BUGGY_LOSES, report.format_text()
     assert report.total == BUGGY_MARKS == 40
-    assert all(reason in ("wrong value", "wrong values") for reason in failed(report).values())
+    allowed = ("wrong value", "wrong values", "mean of Z: wrong value")
+    assert all(reason in allowed for reason in failed(report).values()), failed(report)
 
 
 def test_the_same_code_as_py_and_ipynb_gets_the_same_marks():
@@ -74,7 +87,7 @@ HOSTILE = {
     "hostile_os_exit.py": "the process exited with code 0",
     "hostile_segfault.py": "crashed: segmentation fault (SIGSEGV)",
     "hostile_flood.py": "printed more than 1 MiB of output",
-    "hostile_forge.py": "the answer is None",
+    "hostile_forge.py": "the answer could not be read back",  # its forged lines on the reply pipe
 }
 
 
@@ -97,12 +110,17 @@ def test_flooded_output_is_captured_and_truncated():
     assert len(report.output) < FAST.keep_output + 100 and "more bytes not kept" in report.output
 
 
-def test_a_syntax_error_is_reported_with_its_line():
+def test_a_syntax_error_costs_only_the_statement_it_is_in():
     report = grade_submission(SUBMISSIONS / "hostile_syntax.py", FAST)
-    assert report.total == 0
-    message = "syntax error in hostile_syntax.py, line 8: expected ':'"
+    message = (
+        "syntax error in hostile_syntax.py, line 8: expected ':' (lines 8-9 not graded: conv_single_step)"
+    )
     assert report.problems == [message]
-    assert set(failed(report).values()) == {f"not graded: {message}"}
+    reasons = failed(report)
+    assert "zero_pad/output" not in reasons  # the statement before the broken one is graded
+    assert reasons["conv_single_step/output"] == f"missing: conv_single_step is not defined ({message})"
+    assert reasons["conv_forward/output"] == "missing: conv_forward is not defined"  # no unrelated reason
+    assert report.total == 5
 
 
 def test_a_syntax_error_in_one_notebook_cell_costs_that_cell_only(tmp_path):
@@ -115,7 +133,8 @@ def test_a_syntax_error_in_one_notebook_cell_costs_that_cell_only(tmp_path):
     report = grade_submission(path, ROOMY)
     index = next(i for i, c in enumerate(broken) if c.startswith("def distribute_value")) + 1
     problem = f"syntax error in alice.ipynb [code cell {index}], line 1: expected ':'"
-    assert report.problems == [problem]
+    assert len(report.problems) == 1 and report.problems[0].startswith(problem), report.problems
+    problem = report.problems[0]
     # distribute_value is missing; pool_backward average calls it, so it fails with a NameError.
     reasons = failed(report)
     assert set(reasons) == {"distribute_value/output", "pool_backward/average"}
@@ -140,7 +159,7 @@ def test_the_total_time_limit_stops_a_submission_that_hangs_everywhere(tmp_path)
     start = time.monotonic()
     report = grade_submission(path, Limits(timeout=1, total_timeout=2.5))
     assert time.monotonic() - start < 8
-    reasons = [c.reason for c in report.checks]
+    reasons = [c.reason for c in report.checks if c.max]
     total = "the total time limit (2.5 s) ran out"
     # The first call hits its own 1 s limit; the later ones share what is left of the 2.5 s (how many
     # more start depends on how fast a fresh worker loads), and nothing runs once it is spent.
@@ -195,8 +214,8 @@ def test_processes_a_submission_starts_do_not_outlive_it(tmp_path):
         f"    open({str(pid_file)!r}, 'w').write(str(p.pid))\n"
         "    return object()\n"
     )
-    report = grade_submission(path, FAST)
-    assert failed(report)["zero_pad/output"].startswith("the answer is not a numeric array (got a object")
+    report = grade_submission(path, FAST, isolation=NO_ISOLATION)  # the sandbox would refuse the Popen
+    assert failed(report)["zero_pad/output"] == "the answer is a object, not an array"
     pid = int(pid_file.read_text())
     status = Path(f"/proc/{pid}/status")
 
@@ -225,7 +244,7 @@ def test_the_labs_notebook_gets_70_and_its_student_version_0(tmp_path):
     write_student_notebook(LAB_NOTEBOOK, student)
     report = grade_submission(student, ROOMY)
     assert report.total == 0
-    assert all(c.reason.startswith("NotImplementedError") for c in report.checks), report.format_text()
+    assert all(r.startswith("NotImplementedError") for r in failed(report).values()), report.format_text()
 
 
 def test_the_notebooks_cnnlab_scaffolding_is_skipped_without_notes(tmp_path):

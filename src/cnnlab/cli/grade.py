@@ -1,17 +1,21 @@
 """``cnnlab grade``: the lab's auto-grader for students' ``.py`` / ``.ipynb`` files (70 marks).
 
 One submission: one line per check (exercise, ✓/✘, marks, the reason for a failure), then ``N / 70 marks``.
-Several (paths, or a folder of ``.py`` / ``.ipynb`` files): a CSV of marks per student on stdout, or in the
-file given with ``--csv`` (then stdout gets one total per student). ``--json`` prints
-``{"total", "available", "checks": [{"exercise", "check", "marks", "max", "passed", "reason"}], ...}`` (a
-list of those for several). ``--reference`` grades cnnlab's own functions, loops and vectorized: 70/70.
-Every submission runs in its own sandboxed process (see :mod:`cnnlab.grading.sandbox`).
+Several (paths, a folder of files, or a folder of student folders): a CSV of marks per student on stdout,
+or in the file given with ``--csv`` (then stdout gets one total per student). ``--json`` prints the whole
+report (a list for several). ``--feedback DIR`` writes one HTML page per student. ``--scheme lab`` marks
+the lab's visible cases only; the default ``full`` adds hidden cases drawn from ``--seed`` (fresh when
+not given, and recorded). ``--reference`` grades cnnlab's own functions, loops and vectorized: 70/70.
+Every submission runs in an isolated worker (see :mod:`cnnlab.grading.isolation`); where isolation is not
+available the command refuses, unless ``--no-isolation`` is given.
 """
 
 from __future__ import annotations
 
 import json
+import re
 import sys
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
 
@@ -22,54 +26,50 @@ from cnnlab.cli.app import app
 REFERENCE_MODULES = ("cnnlab.ops.loops", "cnnlab.ops")
 
 
-def _expand(paths: list[Path]) -> list[Path]:
-    from cnnlab.grading.submission import SUFFIXES, SubmissionError
-
-    files: list[Path] = []
-    for path in paths:
-        if path.is_dir():
-            found = sorted(
-                p
-                for p in path.iterdir()
-                if p.suffix in SUFFIXES and p.is_file() and not p.name.startswith(".")
-            )
-            if not found:
-                raise SubmissionError(f"{path}: no .py or .ipynb files in this folder")
-            files += found
-        else:
-            files.append(path)
-    return files
+class Scheme(StrEnum):
+    full = "full"
+    lab = "lab"
 
 
-def _names(files: list[Path]) -> list[str]:
-    """Student names: the file stem, or the file name / path where stems collide."""
-    stems = [f.stem for f in files]
-    names = [f.name if stems.count(f.stem) > 1 else f.stem for f in files]
-    return [str(f) if names.count(n) > 1 else n for f, n in zip(files, names, strict=True)]
+def _safe_filename(name: str) -> str:
+    stem = re.sub(r"[^\w.-]+", "_", name, flags=re.UNICODE).strip("._") or "student"
+    return stem[:80]
 
 
-def _csv(reports: list, out) -> None:
-    import csv
-
-    from cnnlab.grading import CHECKS
-
-    writer = csv.writer(out)
-    writer.writerow(["student", "submission", "total", "available", *[c.key for c in CHECKS], "problems"])
+def _write_feedback(reports: list, folder: Path) -> int:
+    folder.mkdir(parents=True, exist_ok=True)
+    written: set[str] = set()
     for r in reports:
-        marks = {c.key: c.marks for c in r.checks}
-        row = [r.student, r.submission, r.total, r.available, *[marks.get(c.key, 0) for c in CHECKS]]
-        writer.writerow([*row, " | ".join(r.problems)])
+        for student, carne in r.rows():
+            base = _safe_filename(f"{carne}_{student}" if carne else student)
+            name, k = base, 2
+            while name in written:
+                name, k = f"{base}_{k}", k + 1
+            written.add(name)
+            (folder / f"{name}.html").write_text(r.feedback_html(student), encoding="utf-8")
+    return len(written)
 
 
 @app.command(
     "grade",
-    epilog="Examples:  cnnlab grade alice.ipynb  |  cnnlab grade submissions/ --csv marks.csv  |  "
-    "cnnlab grade bob.py --json --timeout 5  |  cnnlab grade --reference",
+    epilog="Examples:  cnnlab grade alice.ipynb  |  cnnlab grade submissions/ --csv marks.csv --jobs 2  |  "
+    "cnnlab grade subs/ --feedback feedback/ --seed 42  |  cnnlab grade bob.py --scheme lab --json  |  "
+    "cnnlab grade --reference",
 )
 def grade(
     submissions: Annotated[
         list[Path] | None,
-        typer.Argument(help="Students' .py or .ipynb files, or folders of them.", show_default=False),
+        typer.Argument(
+            help="Students' .py or .ipynb files, folders of them, or folders of student folders.",
+            show_default=False,
+        ),
+    ] = None,
+    scheme: Annotated[
+        Scheme, typer.Option(help="full: the lab's cases and hidden ones; lab: the notebook's cases only.")
+    ] = Scheme.full,
+    seed: Annotated[
+        int | None,
+        typer.Option(help="Seed of the hidden cases (default: a fresh one, written to the report).", min=0),
     ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the marks as JSON.")] = False,
     timeout: Annotated[
@@ -79,7 +79,7 @@ def grade(
         float, typer.Option(help="Seconds allowed for one whole submission.", min=1.0)
     ] = 120.0,
     memory: Annotated[
-        int, typer.Option(help="Memory limit of a submission's process, in MiB.", min=256)
+        int, typer.Option(help="Memory limit of a submission (all its threads), in MiB.", min=256)
     ] = 2048,
     reference: Annotated[
         bool, typer.Option("--reference", help="Grade cnnlab's own functions (loops and vectorized).")
@@ -87,42 +87,82 @@ def grade(
     csv_out: Annotated[
         Path | None, typer.Option("--csv", help="Write the marks per student to this CSV file.")
     ] = None,
+    feedback: Annotated[
+        Path | None, typer.Option("--feedback", help="Write one HTML feedback page per student here.")
+    ] = None,
     jobs: Annotated[int, typer.Option(help="Submissions graded at the same time.", min=1)] = 1,
+    no_isolation: Annotated[
+        bool,
+        typer.Option(
+            "--no-isolation", help="Grade without OS isolation (only where bubblewrap is unavailable)."
+        ),
+    ] = False,
 ) -> None:
-    """Grade the lab's eight functions in students' files: 15 checks, 70 marks, each in a sandbox."""
-    from cnnlab.grading import Limits, grade_submissions, reference_submission
+    """Grade the lab's eight functions in students' files: 15 checks, 70 marks, each in an isolated worker."""
+    from cnnlab.grading import NO_ISOLATION, Limits, grade_submissions, new_seed, reference_submission
+    from cnnlab.grading.isolation import check_available
+    from cnnlab.grading.report import write_csv
+    from cnnlab.grading.roster import expand
 
     if not submissions and not reference:
         raise typer.BadParameter("give a .py or .ipynb file, a folder of them, or --reference")
     limits = Limits(timeout=timeout, total_timeout=max(total_timeout, timeout), memory_mb=memory)
+    seed = seed if seed is not None or scheme is Scheme.lab else new_seed()
     reports = []
     if submissions:
-        files = _expand(list(submissions))
+        isolation = NO_ISOLATION if no_isolation else check_available()
+        entries = expand(list(submissions))
         # One file that cannot be read is an error; among several it is a student with 0 marks.
-        unreadable = "report" if len(files) > 1 else "raise"
-        reports += grade_submissions(files, limits, jobs=jobs, names=_names(files), unreadable=unreadable)
+        unreadable = "report" if len(entries) > 1 else "raise"
+        reports += grade_submissions(
+            [e.path for e in entries],
+            limits,
+            jobs=jobs,
+            names=[e.name for e in entries],
+            scheme=scheme.value,
+            seed=seed,
+            isolation=isolation,
+            unreadable=unreadable,
+            warnings=[e.warnings for e in entries],
+            missing=[e.missing for e in entries],
+        )
     if reference:
         refs = [reference_submission(m) for m in REFERENCE_MODULES]
         reports += grade_submissions(
-            refs, limits, jobs=jobs, names=list(REFERENCE_MODULES), allow_cnnlab=True
+            refs,
+            limits,
+            jobs=jobs,
+            names=list(REFERENCE_MODULES),
+            scheme=scheme.value,
+            seed=seed,
+            isolation=NO_ISOLATION,  # cnnlab's own code
+            allow_cnnlab=True,
         )
     several = len(reports) > 1
 
     if csv_out is not None:
         with open(csv_out, "w", newline="", encoding="utf-8") as fh:
-            _csv(reports, fh)
+            write_csv(reports, fh)
+    if feedback is not None:
+        count = _write_feedback(reports, feedback)
     if as_json:
         data = [r.to_dict() for r in reports]
         print(json.dumps(data if several else data[0], indent=2, ensure_ascii=False))
     elif several and not reference:
         if csv_out is None:
-            _csv(reports, sys.stdout)
+            write_csv(reports, sys.stdout)
         else:
+            from cnnlab.grading.report import clean
+
             for r in reports:
-                print(f"{r.student}: {r.total} / {r.available} marks")
-            print(f"wrote {csv_out}")
+                print(f"{clean(r.student)}: {r.total} / {r.available} marks")
+            print(
+                f"wrote {csv_out} (scheme {scheme.value}" + (f", seed {seed})" if seed is not None else ")")
+            )
     else:
         for i, r in enumerate(reports):
             if several:
                 print(("\n" if i else "") + f"== {r.student} ==")
             print(r.format_text())
+    if feedback is not None and not as_json:
+        print(f"wrote {count} feedback pages to {feedback}", file=sys.stderr)

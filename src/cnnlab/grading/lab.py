@@ -41,14 +41,14 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Mapping
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from cnnlab.grading.hashing import CheckFailed, array_hash, check_hash, check_scalar, scalar_hash
+from cnnlab.grading.hashing import CheckFailed, array_hash, scalar_hash
 
 __all__ = [
     "CALLS",
@@ -59,11 +59,7 @@ __all__ = [
     "SEED",
     "Call",
     "Check",
-    "CheckResult",
-    "Report",
     "compute_expected",
-    "evaluate_call",
-    "grade_functions",
     "load_expected",
 ]
 
@@ -213,6 +209,7 @@ class Check:
     call: str
     kind: str  # "hash" | "scalar" | "hash+mean" | "cache"
     select: Callable[[Any], Any] = field(compare=False)
+    what: str = ""  # how a reason names the selected part ("dW"); "" for the whole answer
 
     @property
     def key(self) -> str:
@@ -227,12 +224,12 @@ CHECKS: tuple[Check, ...] = (
     Check("conv_single_step", "output", 5, "conv_single_step", "scalar", _identity),
     Check("conv_forward", "output", 5, "conv_forward", "hash", _item(0, 2, "(Z, cache)")),
     Check("conv_forward", "cache", 5, "conv_forward", "cache", _item(1, 2, "(Z, cache)")),
-    Check("conv_forward", "mean", 5, "conv_forward", "scalar", _mean_of_first),
+    Check("conv_forward", "mean", 5, "conv_forward", "scalar", _mean_of_first, "mean of Z"),
     Check("pool_forward", "max", 5, "pool_forward[max]", "hash", _item(0, 2, _pair)),
     Check("pool_forward", "average", 5, "pool_forward[average]", "hash", _item(0, 2, _pair)),
-    Check("conv_backward", "dA", 5, "conv_backward", "hash+mean", _item(0, 3, _grads)),
-    Check("conv_backward", "dW", 5, "conv_backward", "hash+mean", _item(1, 3, _grads)),
-    Check("conv_backward", "db", 5, "conv_backward", "hash+mean", _item(2, 3, _grads)),
+    Check("conv_backward", "dA", 5, "conv_backward", "hash+mean", _item(0, 3, _grads), "dA_prev"),
+    Check("conv_backward", "dW", 5, "conv_backward", "hash+mean", _item(1, 3, _grads), "dW"),
+    Check("conv_backward", "db", 5, "conv_backward", "hash+mean", _item(2, 3, _grads), "db"),
     Check("create_mask_from_window", "output", 5, "create_mask_from_window", "hash", _identity),
     Check("distribute_value", "output", 5, "distribute_value", "hash", _identity),
     Check("pool_backward", "max", 5, "pool_backward[max]", "hash", _identity),
@@ -286,147 +283,3 @@ def load_expected(path: str | Path = EXPECTED_PATH) -> dict[str, dict[str, Any]]
     if missing:
         raise ValueError(f"{path}: no expected value for {', '.join(missing)}")
     return checks
-
-
-def _check_value(check: Check, value: Any, expected: Mapping[str, Any]) -> None:
-    """Raise :class:`CheckFailed` with the reason unless ``value`` (the call's result) passes ``check``."""
-    selected = check.select(value)
-    if check.kind == "hash":
-        check_hash(selected, (expected["shape"], expected["hash"]))
-    elif check.kind == "scalar":
-        check_scalar(selected, expected["crc32"])
-    elif check.kind == "hash+mean":
-        check_hash(selected, (expected["shape"], expected["hash"]))
-        check_scalar(np.mean(np.asarray(selected, dtype=np.float64)), expected["mean_crc32"], "mean")
-    elif check.kind == "cache":
-        if not isinstance(selected, (tuple, list)) or len(selected) != 4:
-            raise CheckFailed(f"cache is {_describe(selected)}, expected (A_prev, W, b, hparameters)")
-        for name, item, entry in zip(("A_prev", "W", "b"), selected, expected["arrays"], strict=False):
-            check_hash(item, (entry["shape"], entry["hash"]), f"cache {name}")
-        hp = selected[3]
-        if not isinstance(hp, Mapping) or any(hp.get(k) != v for k, v in expected["hparameters"].items()):
-            raise CheckFailed(f"cache hparameters is {hp!r}, expected the hparameters passed in")
-    else:  # pragma: no cover - CHECKS is fixed
-        raise AssertionError(check.kind)
-
-
-# --------------------------------------------------------------------------------------------- results
-
-
-@dataclass(frozen=True)
-class CheckResult:
-    """The outcome of one check: what the JSON output and the CSV show."""
-
-    exercise: str
-    check: str
-    marks: int
-    max: int
-    passed: bool
-    reason: str = ""
-
-    @property
-    def key(self) -> str:
-        return f"{self.exercise}/{self.check}"
-
-
-def evaluate_call(call_name: str, outcome: tuple[bool, Any]) -> list[CheckResult]:
-    """Mark the checks made on one call. ``outcome`` is ``(True, result)`` or ``(False, reason)``."""
-    from cnnlab.grading.marks import failure_reason
-
-    expected = load_expected()
-    ok, payload = outcome
-    results = []
-    for check in CHECKS:
-        if check.call != call_name:
-            continue
-        if not ok:
-            results.append(CheckResult(check.exercise, check.check, 0, check.marks, False, str(payload)))
-            continue
-        try:
-            _check_value(check, payload, expected[check.key])
-        except Exception as exc:  # CheckFailed, or a NumPy error on a strange answer
-            reason = failure_reason(exc)
-            results.append(CheckResult(check.exercise, check.check, 0, check.marks, False, reason))
-        else:
-            results.append(CheckResult(check.exercise, check.check, check.marks, check.marks, True))
-    return results
-
-
-@dataclass
-class Report:
-    """The marks of one submission: one :class:`CheckResult` per check, in :data:`CHECKS` order."""
-
-    student: str
-    checks: list[CheckResult]
-    submission: str = ""
-    problems: list[str] = field(default_factory=list)  # load problems: syntax errors, failed imports...
-    output: str = ""  # what the submission printed (truncated)
-
-    @property
-    def total(self) -> int:
-        return sum(c.marks for c in self.checks)
-
-    @property
-    def available(self) -> int:
-        return sum(c.max for c in self.checks)
-
-    def to_dict(self) -> dict[str, Any]:
-        """``{"student", "submission", "total", "available", "checks": [...], "problems", "output"}``."""
-        return {
-            "student": self.student,
-            "submission": self.submission,
-            "total": self.total,
-            "available": self.available,
-            "checks": [asdict(c) for c in self.checks],
-            "problems": list(self.problems),
-            "output": self.output,
-        }
-
-    def format_text(self) -> str:
-        """One line per check (exercise, ✓/✘, marks, reason for a failure), then ``N / M marks``."""
-        from cnnlab.grading.marks import CROSS, TICK
-
-        width = max(len(c.exercise) for c in self.checks)
-        lines = []
-        for c in self.checks:
-            mark = TICK if c.passed else CROSS
-            line = f"{c.exercise:<{width}}  {c.check:<7}  {mark}  {c.marks:>2}/{c.max:<2}"
-            lines.append(line.rstrip() if c.passed else f"{line}  {c.reason}")
-        lines += [f"note: {p}" for p in self.problems]
-        lines.append(f"{self.total} / {self.available} marks")
-        return "\n".join(lines)
-
-    def __str__(self) -> str:
-        return self.format_text()
-
-    def _repr_pretty_(self, p, cycle: bool) -> None:  # IPython in a terminal
-        p.text(self.format_text())
-
-    def _repr_html_(self) -> str:
-        from cnnlab.grading.marks import MarkRecord, Summary
-
-        records = [MarkRecord(c.key, c.marks, c.max, c.passed, c.reason) for c in self.checks]
-        return Summary(records, self.student)._repr_html_()
-
-
-def grade_functions(functions: Mapping[str, Any], student: str = "") -> Report:
-    """Grade functions of this process (e.g. ``grade_functions(globals())`` at the end of the notebook).
-
-    No sandbox: the functions run here, without time or memory limits. For untrusted files use
-    :func:`cnnlab.grading.grade_submission`.
-    """
-    from cnnlab.grading.marks import failure_reason
-
-    checks: list[CheckResult] = []
-    for call in CALLS:
-        func = functions.get(call.function)
-        if not callable(func):
-            outcome: tuple[bool, Any] = (False, f"missing: {call.function} is not defined")
-        else:
-            args, kwargs = call.make_inputs()
-            try:
-                outcome = (True, func(*args, **kwargs))
-            except (Exception, SystemExit) as exc:
-                outcome = (False, failure_reason(exc))
-        checks += evaluate_call(call.name, outcome)
-    return Report(student, checks)

@@ -1,39 +1,30 @@
-"""Grade an untrusted submission in a child process: time, memory and output limits; crashes contained.
+"""Run an untrusted submission's functions in a worker process: isolated, limited, always answered.
 
-Each submission runs in its own worker process (:mod:`cnnlab.grading._worker`), started as
-``python -I _worker.py`` (isolated mode: no ``PYTHON*`` variables, no user site, no script directory on
-``sys.path``) with a clean environment, a fresh temporary directory as working directory, ``HOME`` and
-``TMPDIR``, stdin from ``/dev/null``, in its own session (so it and anything it starts can be killed
-together). Before it loads the student's code the worker lowers its own limits with
-``resource.setrlimit``: address space (``RLIMIT_AS``, ``Limits.memory_mb``), CPU seconds (a backstop that
-outlives the parent), file size, no core files; and it refuses ``import cnnlab``.
-
-The parent sends one call at a time (the lab's inputs, see :mod:`cnnlab.grading.lab`) and waits at most
-``Limits.timeout`` seconds for it, within ``Limits.total_timeout`` for the whole submission. What the
-submission prints is captured, counted and truncated. Whatever goes wrong costs the checks of the call it
-happened in, with a reason, and the next call gets a fresh worker:
+:func:`run_requests` starts a worker (:mod:`cnnlab.grading.worker`) under the isolation of
+:mod:`cnnlab.grading.isolation` (or, with ``isolation=NONE``, as a plain child process), sends it the
+submission's statements, then one :class:`Request` at a time, and returns one :class:`Answer` per
+request. Whatever the submission does costs only the requests it happened in, with a reason, and the
+next request gets a fresh worker:
 
 - an infinite loop -> "time limit: no answer within 2 s" (the worker is killed);
-- a huge allocation -> ``MemoryError`` inside the call (the address-space limit), or the worker is killed;
+- a huge allocation -> ``MemoryError`` inside the call (``RLIMIT_AS``), or the worker is killed;
 - ``sys.exit()`` -> "called sys.exit(...)"; ``os._exit()`` -> "the process exited with code N";
 - a segfault -> "crashed: segmentation fault (SIGSEGV)";
-- printing more than ``Limits.max_output`` bytes -> "printed more than 1 MiB" (the worker is killed).
+- printing more than ``Limits.max_output`` bytes -> "printed more than 1 MiB" (the worker is killed);
+- a reply that is not a well-formed message (too large, too deep, garbage) -> "the answer could not be
+  read back" (the worker is killed).
 
-Answers come back over a private pipe, not stdout, as arrays that the *parent* hashes and compares, with a
-random token on every message; printing a fake answer does nothing. This protects the grader from
-accidents and from crude attacks; it is not a security boundary (no namespaces, no seccomp, no network
-isolation, the file system is readable and writable as the grader's user): a submission that goes out of
-its way to cheat runs in the same process as the calls, so read the code of a suspicious full score. The
-limits are Linux's (``RLIMIT_AS`` is not enforced on macOS).
+Limits: ``Limits.timeout`` per request, ``Limits.total_timeout`` per submission, the address space,
+CPU seconds, file size and open files (set by the worker itself, soft and hard), and a scratch tmpfs of
+``Limits.scratch_mb``. Replies are read with a byte cap and parsed without recursion
+(:mod:`cnnlab.grading.worker.protocol`); the values are judged by the grader, never trusted.
 """
 
 from __future__ import annotations
 
 import contextlib
-import json
 import math
 import os
-import secrets
 import selectors
 import signal
 import subprocess
@@ -41,18 +32,19 @@ import sys
 import tempfile
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from cnnlab.grading import _worker
-from cnnlab.grading.lab import CALLS, Report, evaluate_call
-from cnnlab.grading.submission import Submission, SubmissionError, load_submission
+from cnnlab.grading import isolation as iso
+from cnnlab.grading.worker import protocol
 
-__all__ = ["Limits", "grade_submission", "grade_submissions", "reference_submission"]
+__all__ = ["Answer", "Limits", "LoadResult", "Request", "run_requests"]
 
-WORKER = Path(_worker.__file__).resolve()
-_MAX_REPLY = 256 * 2**20
+_BOOT = (
+    "import sys; sys.path[:0] = [sys.argv[1]]; from cnnlab_worker import main; "
+    "sys.exit(main.main(sys.argv[1:]))"
+)
 
 
 @dataclass(frozen=True)
@@ -62,9 +54,10 @@ class Limits:
     timeout : seconds for one call of a student's function
     total_timeout : seconds for the whole submission (all calls, loading and restarts)
     load_timeout : seconds to start a worker and load the submission (default ``max(2*timeout, 20)``)
-    memory_mb : address-space limit of the worker (``RLIMIT_AS``), in MiB
+    memory_mb : address-space limit of the worker (``RLIMIT_AS``, all its threads together), in MiB
     max_output : bytes a submission may print during one call or while loading
     keep_output : characters of the printed output kept in the report
+    scratch_mb : size of the worker's writable tmpfs (isolated workers only)
     """
 
     timeout: float = 10.0
@@ -73,9 +66,10 @@ class Limits:
     memory_mb: int = 2048
     max_output: int = 2**20
     keep_output: int = 4000
+    scratch_mb: int = 64
 
     def __post_init__(self) -> None:
-        for name in ("timeout", "total_timeout", "memory_mb", "max_output"):
+        for name in ("timeout", "total_timeout", "memory_mb", "max_output", "scratch_mb"):
             if not getattr(self, name) > 0:
                 raise ValueError(f"Limits: {name} must be > 0, got {getattr(self, name)!r}")
 
@@ -84,8 +78,37 @@ class Limits:
         return self.load_timeout if self.load_timeout is not None else max(2 * self.timeout, 20.0)
 
 
+@dataclass(frozen=True)
+class Request:
+    """One call: ``function(*args, **kwargs)`` in the submission's namespace."""
+
+    function: str
+    args: tuple[Any, ...]
+    kwargs: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Answer:
+    """What came back: ``ok`` with the ``value``, or not with the ``reason``; ``notes`` met on the way."""
+
+    ok: bool
+    value: Any = None
+    reason: str = ""
+    notes: tuple[str, ...] = ()
+
+
+@dataclass
+class LoadResult:
+    """What loading said: problem records (see :mod:`cnnlab.grading.worker.loader`), notes, output."""
+
+    problems: list[dict[str, Any]] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    output: str = ""
+    failure: str = ""  # the submission could not be loaded at all
+
+
 class _Failure(Exception):
-    """The worker did not answer: the reason, and whether it is gone (a fresh one is needed)."""
+    """The worker did not answer; it is gone and a fresh one is needed."""
 
 
 def _signal_reason(returncode: int) -> str:
@@ -126,36 +149,62 @@ class _Output:
         return text
 
 
-class _Worker:
-    """One worker process and its pipes; every wait has a deadline and drains stdout."""
+def _read(fd: int) -> bytes | None:
+    """Up to 1 MiB from a non-blocking pipe: b"" at end of file, None when nothing is there after all."""
+    try:
+        return os.read(fd, 1 << 20)
+    except BlockingIOError:
+        return None
 
-    def __init__(self, submission: Submission, limits: Limits, workdir: str, output: _Output, allow: bool):
+
+def _size(n: int) -> str:
+    return f"{n // 2**20} MiB" if n % 2**20 == 0 else f"{n} bytes"
+
+
+class _Worker:
+    """One worker process and its pipes; every wait has a deadline and drains the output."""
+
+    def __init__(self, limits: Limits, isolation: iso.Isolation, workdir: str, output: _Output):
         self.limits = limits
         self.output = output
-        self.token = secrets.token_hex(16)
+        self.sandboxed = isolation.sandboxed
         cmd_r, self.cmd_w = os.pipe()
         self.res_r, res_w = os.pipe()
-        env = {
-            "PATH": os.defpath,
-            "HOME": workdir,
-            "TMPDIR": workdir,
-            "LANG": "C.UTF-8",
-            "LC_ALL": "C.UTF-8",
-            "OPENBLAS_NUM_THREADS": "1",
-            "OMP_NUM_THREADS": "1",
-            "MKL_NUM_THREADS": "1",
-            "MPLBACKEND": "Agg",
-            "MPLCONFIGDIR": workdir,
-        }
+        fds = [cmd_r, res_w]
         try:
+            if isolation.sandboxed:
+                seccomp = iso.seccomp_fd()
+                fds.append(seccomp)
+                full = iso.command(
+                    ["-c", _BOOT, iso.SANDBOX_LIB, str(cmd_r), str(res_w)],
+                    scratch_mb=limits.scratch_mb,
+                    seccomp_fd=seccomp,
+                )
+                # The options travel on a file descriptor (--args), so the sandbox's /proc/1/cmdline
+                # shows none of the grader's paths.
+                split = full.index("--")
+                args_fd = iso.args_fd(full[1:split])
+                fds.append(args_fd)
+                argv = [full[0], "--args", str(args_fd), *full[split:]]
+                env = {"PATH": os.defpath}  # bubblewrap clears it for the worker (--clearenv)
+                cwd = workdir
+            else:  # --no-isolation: a plain child process of this environment's Python
+                lib = Path(workdir, ".lib")
+                lib.mkdir(exist_ok=True)
+                link = lib / "cnnlab_worker"
+                if not link.exists():
+                    link.symlink_to(iso.WORKER_PACKAGE.resolve(), target_is_directory=True)
+                argv = [sys.executable, "-I", "-c", _BOOT, str(lib), str(cmd_r), str(res_w)]
+                env = iso.sandbox_env(workdir)
+                cwd = workdir
             self.proc = subprocess.Popen(
-                [sys.executable, "-I", str(WORKER), str(cmd_r), str(res_w)],
+                argv,
                 stdin=subprocess.DEVNULL,
                 stdout=subprocess.PIPE,
                 stderr=subprocess.STDOUT,
-                cwd=workdir,
+                cwd=cwd,
                 env=env,
-                pass_fds=(cmd_r, res_w),
+                pass_fds=tuple(fds),
                 start_new_session=True,
             )
         except BaseException:
@@ -163,8 +212,8 @@ class _Worker:
             os.close(self.res_r)
             raise
         finally:
-            os.close(cmd_r)
-            os.close(res_w)
+            for fd in fds:
+                os.close(fd)
         for fd in (self.cmd_w, self.res_r, self.proc.stdout.fileno()):
             os.set_blocking(fd, False)
         self.selector = selectors.DefaultSelector()
@@ -172,24 +221,11 @@ class _Worker:
         self.selector.register(self.res_r, selectors.EVENT_READ, "res")
         self.pending = b""
         self.replies = bytearray()
-        self.problems: list[str] = []  # what went wrong while loading (failed imports...)
-        self.hello = {
-            "token": self.token,
-            "allow_cnnlab": allow,
-            "limits": {
-                "memory_mb": limits.memory_mb,
-                "fsize_mb": 64,
-                "cpu_s": math.ceil(limits.total_timeout) + 5,
-            },
-            "chunks": [[c.label, c.source] for c in submission.chunks],
-        }
-
-    # ------------------------------------------------------------------------------------ protocol
 
     def request(self, message: dict[str, Any], deadline: float, what: str) -> dict[str, Any]:
-        """Send ``message`` and wait for the worker's answer; raise :class:`_Failure` (why) if none comes."""
+        """Send ``message``, wait for one reply; raise :class:`_Failure` (why) if none comes."""
         self.output.phase = 0
-        self.pending = (json.dumps(message) + "\n").encode("utf-8")
+        self.pending = protocol.dumps(message)
         self.selector.register(self.cmd_w, selectors.EVENT_WRITE, "cmd")
         try:
             return self._wait(deadline, what)
@@ -209,28 +245,24 @@ class _Worker:
             for key, _ in self.selector.select(min(remaining, 0.1)):
                 if key.data == "cmd":
                     self._write_pending()
-                elif key.data == "out":
-                    data = _read(key.fd)
-                    if data is None:
-                        continue
-                    if not data:
-                        self.selector.unregister(key.fileobj)
+                    continue
+                data = _read(key.fd)
+                if data is None:
+                    continue
+                if not data:
+                    self.selector.unregister(key.fileobj)
+                if key.data == "out":
                     self.output.add(data)
                     if self.output.phase > self.limits.max_output:
                         self.kill()
                         raise _Failure(f"printed more than {_size(self.limits.max_output)} of output")
                 else:
-                    data = _read(key.fd)
-                    if data is None:
-                        continue
-                    if not data:
-                        self.selector.unregister(key.fd)
                     self.replies += data
-                    if len(self.replies) > _MAX_REPLY:
+                    if len(self.replies) > protocol.MAX_MESSAGE + 1 and b"\n" not in self.replies:
                         self.kill()
-                        raise _Failure("the answer is too large")
+                        raise _Failure("the answer could not be read back (larger than the limit)")
             if self._exited():
-                self.kill()  # the whole session: nothing the submission started keeps a pipe open
+                self.kill()
                 self._drain()
                 reply = self._next_reply()
                 if reply is not None:
@@ -238,6 +270,8 @@ class _Worker:
                 code = self.proc.returncode
                 if code < 0:
                     raise _Failure(_signal_reason(code))
+                if self.sandboxed and 128 < code < 128 + 65:  # bubblewrap reports a signal as 128 + N
+                    raise _Failure(_signal_reason(128 - code))
                 raise _Failure(f"the process exited with code {code} (os._exit?)")
 
     def _write_pending(self) -> None:
@@ -258,33 +292,34 @@ class _Worker:
             while True:
                 try:
                     data = os.read(key.fd, 1 << 20)
-                except BlockingIOError:  # a writer outside the killed session still holds the pipe
+                except (BlockingIOError, OSError):
                     break
                 if not data:
                     break
                 if key.data == "out":
                     self.output.add(data)
-                elif len(self.replies) < _MAX_REPLY:
+                elif len(self.replies) <= protocol.MAX_MESSAGE + 1:
                     self.replies += data
 
     def _next_reply(self) -> dict[str, Any] | None:
-        while b"\n" in self.replies:
-            line, _, rest = bytes(self.replies).partition(b"\n")
-            self.replies = bytearray(rest)
-            try:
-                message = json.loads(line)
-            except ValueError:
-                continue  # not ours: ignore
-            if isinstance(message, dict) and message.get("token") == self.token:
-                return message
-        return None
+        if b"\n" not in self.replies:
+            return None
+        line, _, rest = bytes(self.replies).partition(b"\n")
+        self.replies = bytearray(rest)
+        try:
+            message = protocol.loads(line)
+        except protocol.ProtocolError as exc:
+            self.kill()
+            raise _Failure(f"the answer could not be read back ({exc})") from None
+        if not isinstance(message, dict) or not isinstance(message.get("event"), str):
+            self.kill()
+            raise _Failure("the answer could not be read back (not a reply)")
+        return message
 
     def _exited(self) -> bool:
         """Whether the worker has ended, without reaping it (so its group id stays ours until kill())."""
         if self.proc.returncode is not None:
             return True
-        if not hasattr(os, "waitid"):  # pragma: no cover - macOS
-            return self.proc.poll() is not None
         try:
             info = os.waitid(os.P_PID, self.proc.pid, os.WEXITED | os.WNOHANG | os.WNOWAIT)
         except ChildProcessError:  # pragma: no cover - already reaped
@@ -309,169 +344,141 @@ class _Worker:
             self.proc.stdout.close()
 
 
-def _read(fd: int) -> bytes | None:
-    """Up to 1 MiB from a non-blocking pipe: b"" at end of file, None when nothing is there after all."""
-    try:
-        return os.read(fd, 1 << 20)
-    except BlockingIOError:
-        return None
+def _text_list(value: Any, limit: int = 200) -> list[str]:
+    if not isinstance(value, list):
+        return []
+    return [str(v)[:500] for v in value[:limit] if isinstance(v, str)]
 
 
-def _size(n: int) -> str:
-    return f"{n // 2**20} MiB" if n % 2**20 == 0 else f"{n} bytes"
+def _problem_list(value: Any) -> list[dict[str, Any]]:
+    """The worker's problem records, kept only in their documented shape (the worker is untrusted)."""
+    out = []
+    for record in value[:200] if isinstance(value, list) else []:
+        if not isinstance(record, dict):
+            continue
+        kind = record.get("kind")
+        line = record.get("line")
+        out.append(
+            {
+                "kind": kind if kind in ("load", "import") else "load",
+                "where": str(record.get("where", ""))[:200],
+                "line": line if isinstance(line, int) and not isinstance(line, bool) else 0,
+                "message": str(record.get("message", ""))[:500],
+                "names": _text_list(record.get("names"), 50),
+            }
+        )
+    return out
 
 
-def grade_submission(
-    submission: str | Path | Submission,
+def run_requests(
+    units: Sequence[dict[str, Any]],
+    requests: Sequence[Request],
     limits: Limits | None = None,
+    isolation: iso.Isolation = iso.NONE,
     *,
-    student: str | None = None,
-    allow_cnnlab: bool = False,
-) -> Report:
-    """Grade one ``.py`` / ``.ipynb`` file (or a loaded :class:`Submission`) in a sandboxed worker.
+    block_cnnlab: bool = True,
+) -> tuple[LoadResult, list[Answer]]:
+    """Load ``units`` in a worker and answer each request; a crash costs that request, then a fresh worker.
 
-    Returns a :class:`~cnnlab.grading.lab.Report` with one :class:`CheckResult` per check of the lab.
-    Raises :class:`~cnnlab.grading.submission.SubmissionError` only when the file cannot be read at all;
-    everything the code does wrong is a failed check with a reason.
+    ``units`` are ``{"label", "line", "source"}`` (see :func:`cnnlab.grading.submission.units`). Returns
+    what loading said and one :class:`Answer` per request, in order. Never raises for what the
+    submission does.
     """
     limits = limits or Limits()
-    sub = submission if isinstance(submission, Submission) else load_submission(submission)
-    report = Report(student or sub.student, [], submission=str(sub.path))
-    report.problems += [str(p) for p in sub.syntax_errors]
-    if not sub.chunks:
-        reason = f"not graded: {report.problems[0] if report.problems else 'the file has no code'}"
-        for call in CALLS:
-            report.checks += evaluate_call(call.name, (False, reason))
-        return report
-
     output = _Output(limits.keep_output)
-    start = time.monotonic()
-    total_deadline = start + limits.total_timeout
+    loaded = LoadResult()
+    answers: list[Answer] = []
+    total_deadline = time.monotonic() + limits.total_timeout
+    hello = {
+        "limits": {
+            "memory_mb": limits.memory_mb,
+            "fsize_mb": min(64, limits.scratch_mb),
+            "cpu_s": math.ceil(limits.total_timeout) + 5,
+        },
+        "units": [dict(u) for u in units],
+        "block_cnnlab": block_cnnlab,
+    }
     worker: _Worker | None = None
-    fatal: str | None = None  # a load that failed: no point in restarting
-    out_of_time = f"the total time limit ({limits.total_timeout:g} s) ran out"
+    first_load = True
     with tempfile.TemporaryDirectory(prefix="cnnlab-grade-") as workdir:
         try:
-            for call in CALLS:
-                outcome: tuple[bool, Any]
-                if fatal is None and worker is None and time.monotonic() < total_deadline:
-                    worker, fatal = _start(sub, limits, workdir, output, allow_cnnlab, total_deadline)
-                    if worker is not None:
-                        report.problems += [p for p in worker.problems if p not in report.problems]
-                    elif time.monotonic() >= total_deadline:  # the load was cut short by the total limit
-                        fatal = None
-                if fatal is not None:
-                    outcome = (False, fatal)
-                elif worker is None:
-                    outcome = (False, f"not run: {out_of_time}")
-                else:
-                    outcome, gone = _call(worker, call, limits, total_deadline, report.problems)
-                    if gone:
-                        worker.close()
-                        worker = None
-                report.checks += evaluate_call(call.name, outcome)
+            for index, request in enumerate(requests):
+                if loaded.failure:
+                    answers.append(Answer(False, reason=loaded.failure))
+                    continue
+                if time.monotonic() >= total_deadline:
+                    answers.append(Answer(False, reason=f"not run: {_out_of_time(limits)}"))
+                    continue
+                if worker is None:
+                    worker, failure, said = _start(hello, limits, isolation, workdir, output, total_deadline)
+                    if failure is not None:
+                        if time.monotonic() >= total_deadline:
+                            failure = f"not run: {_out_of_time(limits)}"
+                        else:
+                            loaded.failure = failure
+                        answers.append(Answer(False, reason=failure))
+                        continue
+                    if first_load:
+                        loaded.problems = _problem_list(said.get("problems"))
+                        loaded.notes = _text_list(said.get("notes"))
+                        first_load = False
+                answer, gone = _call(worker, index, request, limits, total_deadline)
+                answers.append(answer)
+                if gone:
+                    worker.close()
+                    worker = None
         finally:
             if worker is not None:
                 worker.close()
-    report.output = output.text()
-    return report
+    loaded.output = output.text()
+    return loaded, answers
+
+
+def _out_of_time(limits: Limits) -> str:
+    return f"the total time limit ({limits.total_timeout:g} s) ran out"
 
 
 def _start(
-    sub: Submission,
+    hello: dict[str, Any],
     limits: Limits,
+    isolation: iso.Isolation,
     workdir: str,
     output: _Output,
-    allow: bool,
     total_deadline: float,
-) -> tuple[_Worker | None, str | None]:
-    worker = _Worker(sub, limits, workdir, output, allow)
+) -> tuple[_Worker | None, str | None, dict[str, Any]]:
+    worker = _Worker(limits, isolation, workdir, output)
     deadline = min(time.monotonic() + limits.load_limit, total_deadline)
     try:
-        hello = worker.request(worker.hello, deadline, f"loading took longer than {limits.load_limit:g} s")
+        said = worker.request(hello, deadline, f"loading took longer than {limits.load_limit:g} s")
     except _Failure as exc:
         worker.close()
-        return None, f"the submission could not be loaded: {exc}"
-    worker.problems = [str(p) for p in hello.get("problems", [])]
-    return worker, None
+        return None, f"the submission could not be loaded: {exc}", {}
+    if said.get("event") != "loaded":
+        worker.close()
+        return None, "the submission could not be loaded: the worker answered out of turn", {}
+    return worker, None, said
 
 
 def _call(
-    worker: _Worker, call: Any, limits: Limits, total_deadline: float, problems: list[str]
-) -> tuple[tuple[bool, Any], bool]:
-    """Run one call: ``((ok, value-or-reason), worker_gone)``; a missing function names ``problems[0]``."""
-    args, kwargs = call.make_inputs()
-    message = {"call": call.name, "function": call.function, "args": _worker.encode(args)}
-    message["kwargs"] = _worker.encode(kwargs)
-    now = time.monotonic()
-    per_call = now + limits.timeout
+    worker: _Worker, index: int, request: Request, limits: Limits, total_deadline: float
+) -> tuple[Answer, bool]:
+    """Run one request: ``(answer, worker_gone)``."""
+    message = {"id": index, "function": request.function, "args": tuple(request.args)}
+    message["kwargs"] = dict(request.kwargs)
+    per_call = time.monotonic() + limits.timeout
     deadline = min(per_call, total_deadline)
     limit_reason = (
         f"time limit: no answer within {limits.timeout:g} s"
         if per_call <= total_deadline
-        else f"the total time limit ({limits.total_timeout:g} s) ran out"
+        else _out_of_time(limits)
     )
     try:
         reply = worker.request(message, deadline, limit_reason)
     except _Failure as exc:
-        return (False, str(exc)), True
-    if reply.get("call") != call.name or reply.get("event") != "result":
-        return (False, "the worker answered out of turn"), True
-    if not reply.get("ok"):
-        reason = str(reply.get("reason", "failed"))
-        if reason.startswith("missing:") and problems:
-            reason += f" ({problems[0]})"
-        return (False, reason), False
-    try:
-        return (True, _worker.decode(reply.get("value"))), False
-    except Exception as exc:  # a malformed answer: treat as wrong, keep going
-        return (False, f"the answer could not be read back ({type(exc).__name__})"), False
-
-
-def grade_submissions(
-    submissions: Sequence[str | Path | Submission],
-    limits: Limits | None = None,
-    *,
-    jobs: int = 1,
-    names: Sequence[str] | None = None,
-    allow_cnnlab: bool = False,
-    unreadable: str = "report",
-) -> list[Report]:
-    """Grade several submissions (``jobs`` at a time, each in its own worker); reports in input order.
-
-    ``names`` are the students' names (default: the file stems). A file that cannot be read at all gets a
-    report with 0 marks and the reason (``unreadable="report"``) or raises ``SubmissionError`` ("raise").
-    """
-    if unreadable not in ("report", "raise"):
-        raise ValueError(f"grade_submissions: unreadable must be 'report' or 'raise', got {unreadable!r}")
-    names = list(names) if names is not None else [None] * len(submissions)
-    if len(names) != len(submissions):
-        raise ValueError(f"grade_submissions: {len(names)} names for {len(submissions)} submissions")
-
-    def one(item: str | Path | Submission, name: str | None) -> Report:
-        try:
-            return grade_submission(item, limits, student=name, allow_cnnlab=allow_cnnlab)
-        except SubmissionError as exc:
-            if unreadable == "raise":
-                raise
-            path = Path(item.path if isinstance(item, Submission) else item)
-            report = Report(name or path.stem, [], submission=str(path), problems=[str(exc)])
-            for call in CALLS:
-                report.checks += evaluate_call(call.name, (False, f"not graded: {exc}"))
-            return report
-
-    if jobs <= 1 or len(submissions) <= 1:
-        return [one(s, n) for s, n in zip(submissions, names, strict=True)]
-    from concurrent.futures import ThreadPoolExecutor
-
-    with ThreadPoolExecutor(max_workers=jobs) as pool:
-        futures = [pool.submit(one, s, n) for s, n in zip(submissions, names, strict=True)]
-        return [f.result() for f in futures]
-
-
-def reference_submission(module: str) -> Submission:
-    """A submission that imports the lab's eight functions from ``module`` (``cnnlab.ops.loops``...)."""
-    from cnnlab.grading.lab import FUNCTIONS
-    from cnnlab.grading.submission import submission_from_source
-
-    return submission_from_source(module, f"from {module} import {', '.join(FUNCTIONS)}\n")
+        return Answer(False, reason=str(exc)), True
+    notes = tuple(_text_list(reply.get("notes")))
+    if reply.get("event") != "result" or reply.get("id") != index:
+        return Answer(False, reason="the worker answered out of turn", notes=notes), True
+    if reply.get("ok") is not True:
+        return Answer(False, reason=str(reply.get("reason", "failed"))[:500], notes=notes), False
+    return Answer(True, value=reply.get("value"), notes=notes), False
