@@ -66,7 +66,7 @@ def _numpy_input(predictor: Any, image: np.ndarray) -> np.ndarray:
 
 
 def _torch_input(predictor: Any, image: np.ndarray):
-    from cnnlab.torch_backend.trainer import to_input
+    from cnnlab.torch_backend.device import to_input
 
     return to_input(image[None], predictor.device)
 
