@@ -29,6 +29,23 @@ CHROMIUM_ARGS = [
 ]
 
 
+#: Script returning what overflows in the visible tab: the page wider than the window, or a card (or the
+#: sidebar) whose content is wider than itself. ``[]`` when nothing does.
+OVERFLOW_JS = """() => {
+  const bad = [];
+  if (document.documentElement.scrollWidth > window.innerWidth) {
+    bad.push('page: ' + document.documentElement.scrollWidth + ' > ' + window.innerWidth);
+  }
+  document.querySelectorAll('.card-body, .sidebar-content').forEach(el => {
+    if (el.offsetParent === null || el.scrollWidth <= el.clientWidth + 1) return;
+    const card = el.closest('.card');
+    const name = card ? card.querySelector('.card-header').textContent.trim() : 'sidebar';
+    bad.push(name + ': ' + el.scrollWidth + ' > ' + el.clientWidth);
+  });
+  return bad;
+}"""
+
+
 def find_chromium() -> str | None:
     """The Chromium binary to drive, or None."""
     for candidate in (os.environ.get("CNNLAB_CHROMIUM"), "/usr/bin/chromium", shutil.which("chromium")):

@@ -16,7 +16,7 @@ pytest.importorskip("playwright")
 from playwright.sync_api import Page, expect
 from shiny.playwright import controller
 
-from tests.explore.conftest import start_explorer, stop
+from tests.explore.conftest import OVERFLOW_JS, start_explorer, stop
 
 pytestmark = [pytest.mark.browser, pytest.mark.xdist_group("explore_browser")]
 
@@ -154,3 +154,16 @@ def test_an_uploaded_picture_is_predicted_like_the_predictor_does(page: Page, mo
             f"{round(100 * p[k], 1):g}%".replace("-", "−")
         )
     assert np.isclose(p.sum(), 1.0)
+
+
+def test_no_tab_overflows_at_1400_by_1000(page: Page, model_explorer):
+    url, _ = model_explorer
+    page.set_viewport_size({"width": 1400, "height": 1000})
+    page.goto(url)
+    expect(page.locator("#conv-sum")).to_be_visible()
+    for tab, ready in (("Convolution", "#conv-sum"), ("Conv backward", "#bwd-db_total"),
+                       ("Pooling", "#pool-cell_value"), ("Model", "#model_proba_table")):  # fmt: skip
+        controller.NavsetBar(page, "tab").set(tab)
+        expect(page.locator(ready)).to_be_visible()
+        page.wait_for_timeout(300)
+        assert page.evaluate(OVERFLOW_JS) == [], tab

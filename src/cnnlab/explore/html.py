@@ -37,7 +37,8 @@ CSS = """
 .shape { font-weight: 400; color: #57606a; font-size: 0.9em; }
 .proba { width: 100%; table-layout: fixed; }
 .proba td, .proba th { padding: 2px 8px; overflow: hidden; text-overflow: ellipsis; white-space: nowrap; }
-.proba th.c-name { width: 38%; } .proba th.c-p { width: 22%; }
+.proba th.c-name { width: 26%; } .proba th.c-num { width: 18%; } .proba th.c-bar { width: 20%; }
+.proba td.logit, .proba td.sm, .proba td.p { text-align: right; font-variant-numeric: tabular-nums; }
 .bar { background: #4c6ef5; height: 12px; border-radius: 3px; max-width: 100%; }
 .numgrid td.hl { outline: 2px solid #12b886; outline-offset: -2px; }
 .numgrid td.sel { outline: 3px solid #f08c00; outline-offset: -3px; }
@@ -55,7 +56,8 @@ CSS = """
 .eqn { font-family: ui-monospace, SFMono-Regular, Menlo, monospace; font-size: 13px; line-height: 1.8;
        background: #f6f8fa; border-radius: 6px; padding: 6px 10px; margin: 6px 0; word-break: break-word; }
 .bad { color: #b42318; font-weight: 700; }
-.fmaps img.fm { cursor: pointer; border: 2px solid transparent; image-rendering: pixelated; }
+.fmaps img.fm { cursor: pointer; border: 2px solid #fff; outline: 1px solid #d0d7de; margin: 1px;
+                image-rendering: pixelated; }
 .fmaps img.fm.sel { border-color: #f08c00; }
 .fmaps .layer { margin-bottom: 8px; }
 .anim-row { display: flex; align-items: center; gap: 10px; flex-wrap: wrap; }
@@ -68,7 +70,7 @@ CSS = """
 .mpic { width: 160px; image-rendering: pixelated; border-radius: 4px; }
 .pred-row { display: flex; gap: 16px; align-items: flex-start; flex-wrap: wrap; }
 .pred-row figure { margin: 0; max-width: 180px; } .pred-row figcaption { font-size: 12px; color: #57606a; }
-.pred-table { flex: 1 1 260px; min-width: 0; }
+.pred-table { flex: 1 1 100%; min-width: 0; }
 .testpick { max-height: 230px; overflow-y: auto; }
 """
 

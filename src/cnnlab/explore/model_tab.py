@@ -264,8 +264,9 @@ def proba_table(classes: list[str], z: np.ndarray, p: np.ndarray, tta: bool) -> 
         else "p is predict_proba, the same as the softmax of the logits."
     )
     return (
-        '<table class="proba" id="model_proba_table"><tr><th class="c-name">class</th><th>logit z</th>'
-        "<th>softmax(z)</th><th>p</th><th></th></tr>" + "".join(rows) + "</table>"
+        '<table class="proba" id="model_proba_table"><tr><th class="c-name">class</th>'
+        '<th class="c-num">logit z</th><th class="c-num">softmax</th><th class="c-num">p</th>'
+        '<th class="c-bar"></th></tr>' + "".join(rows) + "</table>"
         f'<p class="note">softmax(z)_k = exp(z_k − max z) / Σ_j exp(z_j − max z). {note}</p>'
     )
 
@@ -283,7 +284,8 @@ def maps_html(maps: list[tuple[str, np.ndarray]], picked: tuple[int, int], ns: A
         )
         out.append(
             f'<div class="layer" id="{ns(f"layer{li}")}"><div class="vol-h">{name}: {m.shape[0]} × '
-            f"{m.shape[1]} × {m.shape[2]} {H.colorbar(0.0, hi, 'sequential')}</div>{imgs}</div>"
+            f"{m.shape[1]} × {m.shape[2]}, every channel on one scale: "
+            f"{H.colorbar(0.0, hi, 'sequential')}</div>{imgs}</div>"
         )
     return '<div class="fmaps">' + "".join(out) + "</div>"
 
