@@ -18,7 +18,10 @@ from cnnlab.grading.roster import expand
 from .conftest import CORRECT, FAST, SUBMISSIONS
 
 CNNLAB = str(Path(sys.executable).with_name("cnnlab"))
-IDENTITY = 'carne_1 = "20231"\nfirma_mecanografiada_1 = "Ana Pérez"\ncarne_2 = "20232"\nfirma_mecanografiada_2 = "Luis Gómez"\n'
+IDENTITY = (
+    'carne_1 = "20231"\nfirma_mecanografiada_1 = "Ana Pérez"\n'
+    'carne_2 = "20232"\nfirma_mecanografiada_2 = "Luis Gómez"\n'
+)
 
 
 def cnnlab(*args: str, env: dict | None = None) -> subprocess.CompletedProcess:

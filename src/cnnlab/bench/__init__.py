@@ -14,7 +14,7 @@ import importlib
 import time
 from collections.abc import Callable, Iterable
 
-BENCHMARKS = ["ops", "data", "train_step", "torch_train", "explore"]
+BENCHMARKS = ["ops", "data", "train_step", "torch_train", "explore", "grading"]
 
 
 def timeit(fn: Callable[[], object], repeat: int = 5, warmup: int = 1, min_time: float = 0.0) -> float:

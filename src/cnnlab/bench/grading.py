@@ -1,0 +1,81 @@
+"""Grader benchmark: a class of submissions with ``--jobs 2``, and what the isolation costs per student.
+
+The class is made of the grader tests' student files (``tests/grading/submissions``: a correct solution
+in loops, a buggy one, the notebook's stubs) copied into one folder, graded under the default ``full``
+scheme exactly as ``cnnlab grade FOLDER --jobs 2`` does. The isolation cost is the time per submission
+with bubblewrap + seccomp against a plain child process, measured alternately in one run.
+"""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+import time
+from pathlib import Path
+
+from cnnlab.bench import row
+
+SUBMISSIONS = Path(__file__).resolve().parents[3] / "tests" / "grading" / "submissions"
+MIX = (("correct.py", 6), ("buggy.py", 3), ("stubs.py", 1))  # per ten students
+
+
+def _pick(i: int) -> str:
+    """The i-th student's file: six correct, three buggy, one stub in every ten."""
+    k = i % 10
+    for name, share in MIX:
+        if k < share:
+            return name
+        k -= share
+    return MIX[0][0]
+
+
+def _class(folder: Path, n: int) -> list[Path]:
+    paths = []
+    for i in range(n):
+        path = folder / f"student{i:03d}.py"
+        shutil.copy(SUBMISSIONS / _pick(i), path)
+        paths.append(path)
+    return paths
+
+
+def run(quick: bool = False) -> list[dict]:
+    from cnnlab.grading import NO_ISOLATION, IsolationUnavailable, grade_submission, grade_submissions
+    from cnnlab.grading.isolation import check_available
+
+    if not SUBMISSIONS.is_dir():
+        return [row("grading", "class", None, "", note=f"skipped: no test submissions at {SUBMISSIONS}")]
+    try:
+        isolation = check_available()
+    except IsolationUnavailable as exc:
+        return [row("grading", "class", None, "", note=f"skipped: {exc}")]
+    n = 20 if quick else 100
+    rows = []
+    with tempfile.TemporaryDirectory(prefix="cnnlab-bench-grade-") as tmp:
+        paths = _class(Path(tmp), n)
+        start = time.perf_counter()
+        reports = grade_submissions(paths, jobs=2, scheme="full", isolation=isolation)
+        elapsed = time.perf_counter() - start
+        assert len(reports) == n
+        target = 180.0 * n / 100
+        rows.append(
+            row(
+                "grading",
+                f"{n} submissions, --jobs 2, full scheme",
+                elapsed,
+                "s",
+                f"< {target:g} s",
+                elapsed < target,
+                f"{elapsed / n:.2f} s per student",
+            )
+        )
+        repeat = 3 if quick else 6
+        times = {"isolated": 0.0, "plain": 0.0}
+        for _ in range(repeat):
+            for name, how in (("isolated", isolation), ("plain", NO_ISOLATION)):
+                t0 = time.perf_counter()
+                grade_submission(SUBMISSIONS / "correct.py", scheme="full", seed=1, isolation=how)
+                times[name] += time.perf_counter() - t0
+        ratio = times["isolated"] / times["plain"]
+        note = f"{times['isolated'] / repeat:.2f} vs {times['plain'] / repeat:.2f} s per submission"
+        rows.append(row("grading", "isolated / plain child process", ratio, "x", "<= 1.5", ratio <= 1.5, note))
+    return rows
