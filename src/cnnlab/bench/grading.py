@@ -77,5 +77,7 @@ def run(quick: bool = False) -> list[dict]:
                 times[name] += time.perf_counter() - t0
         ratio = times["isolated"] / times["plain"]
         note = f"{times['isolated'] / repeat:.2f} vs {times['plain'] / repeat:.2f} s per submission"
-        rows.append(row("grading", "isolated / plain child process", ratio, "x", "<= 1.5", ratio <= 1.5, note))
+        rows.append(
+            row("grading", "isolated / plain child process", ratio, "x", "<= 1.5", ratio <= 1.5, note)
+        )
     return rows
