@@ -199,23 +199,6 @@ def test_float64_training_and_prediction(tmp_path):
     assert proba.dtype == np.float64 and np.allclose(proba.sum(axis=1), 1, atol=1e-12)
 
 
-def test_both_trainers_augment_with_the_recipes_padding(tmp_path, monkeypatch):
-    """The recipe is shared: the NumPy trainer must build its Augmenter with ``recipe.augment_pad``."""
-    import cnnlab.data
-
-    pads = []
-    real = cnnlab.data.Augmenter
-
-    def recording(*args, **kwargs):
-        pads.append(kwargs.get("pad"))
-        return real(*args, **kwargs)
-
-    monkeypatch.setattr(cnnlab.data, "Augmenter", recording)
-    recipe = SMALL.with_overrides(epochs=1, augment_pad=7)
-    trainer.train(_settings(tmp_path, recipe=recipe))
-    assert pads and set(pads) == {7}
-
-
 def test_mixup_and_weight_average_resume_exactly_and_the_average_is_what_is_validated(tmp_path):
     recipe = SMALL.with_overrides(mixup=0.4, ema=0.8, augment_scale=0.6)
     full = trainer.train(_settings(tmp_path, "full", recipe=recipe))

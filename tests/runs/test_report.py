@@ -200,3 +200,23 @@ def test_curves_note_says_what_the_training_numbers_include():
     # without a validation split the note says nothing about validation
     alone = curves_note(RECIPES["improved"].to_dict(), validation=False)
     assert "mixup" in alone and "validation" not in alone
+
+
+def _run_with(tmp_path, rows, accuracy):
+    run = RunDir.create(tmp_path / "run", {"backend": "numpy", "model": "simple", "recipe": {"name": "lab"}})
+    run.write_metrics(rows)
+    write_json(run / "test_metrics.json", {"accuracy": accuracy, "num_samples": 140})
+    return run
+
+
+def test_a_run_without_validation_says_best_is_the_last_epoch_and_flags_overfitting(tmp_path):
+    rows = [{"epoch": e, "train_loss": 0.1, "train_acc": acc} for e, acc in ((1, 0.7), (2, 1.0))]
+    html = render_report(_run_with(tmp_path, rows, 0.6571))
+    assert "had no validation split" in html and "--val-fraction" in html and "cnnlab cv" in html
+    assert "Overfitting: the final train accuracy (100.0%) is 34.3 points above the test accuracy" in html
+
+
+def test_a_validated_run_with_a_small_gap_has_no_notes(tmp_path):
+    rows = [{"epoch": 1, "train_loss": 0.5, "train_acc": 0.80, "val_loss": 0.6, "val_acc": 0.74}]
+    html = render_report(_run_with(tmp_path, rows, 0.75))
+    assert "no validation split" not in html and "Overfitting" not in html

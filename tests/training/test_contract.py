@@ -334,3 +334,24 @@ def test_a_non_finite_loss_stops_with_fields_and_keeps_the_last_good_epoch(backe
     assert [r["epoch"] for r in run.metrics()] == [1]
     probs = load_predictor(run, "last").predict_proba(some_test_images())
     assert np.isfinite(probs).all()
+
+
+@pytest.mark.parametrize("backend", BACKEND_NAMES)
+def test_every_backend_augments_with_the_recipes_padding_and_scale(backend, tmp_path, monkeypatch):
+    """The recipe is shared: each engine builds its Augmenter from ``augment_pad`` and ``augment_scale``.
+
+    (This test once carried both trainers' name and tested one of them.)
+    """
+    import cnnlab.data
+
+    made = []
+    real = cnnlab.data.Augmenter
+
+    def recording(*args, **kwargs):
+        made.append((kwargs.get("pad"), kwargs.get("scale")))
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(cnnlab.data, "Augmenter", recording)
+    recipe = SMALL.with_overrides(epochs=1, augment_pad=7, augment_scale=0.6)
+    fit(settings(backend, tmp_path / "run", recipe=recipe))
+    assert made and set(made) == {(7, (0.6, 1.0))}
