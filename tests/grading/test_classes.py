@@ -158,3 +158,16 @@ def test_without_isolation_the_grader_refuses_in_one_line(tmp_path):
 @pytest.fixture(autouse=True)
 def _needs_isolation(isolation):
     """These grade in the real sandbox."""
+
+
+def test_links_in_a_class_folder_are_not_followed(tmp_path):
+    subs = tmp_path / "subs"
+    (subs / "eve").mkdir(parents=True)
+    (subs / "bob").mkdir()
+    (subs / "bob" / "lab.py").write_text(CORRECT)
+    (subs / "eve" / "lab.py").symlink_to(subs / "bob" / "lab.py")  # hands in bob's work
+    (subs / "eve" / "loop").symlink_to(subs / "eve", target_is_directory=True)
+    (subs / "mallory.py").symlink_to(subs / "bob" / "lab.py")
+    entries = {e.name: e for e in expand([subs])}
+    assert set(entries) == {"bob", "eve"}
+    assert entries["eve"].path is None and "no .py or .ipynb" in entries["eve"].missing

@@ -12,6 +12,7 @@
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -34,14 +35,20 @@ class Entry:
 
 
 def _candidates(folder: Path) -> list[Path]:
+    """Regular files with a submission's suffix anywhere below ``folder``; links are not followed."""
     found = []
-    for path in sorted(folder.rglob("*")):
-        parts = path.relative_to(folder).parts
-        if any(p.startswith(".") or p in _IGNORED_DIRS for p in parts):
-            continue
-        if path.suffix in SUFFIXES and path.is_file() and not path.is_symlink():
-            found.append(path)
-    return found
+    for root, dirs, files in os.walk(folder, followlinks=False):
+        dirs[:] = sorted(d for d in dirs if not d.startswith(".") and d not in _IGNORED_DIRS)
+        for name in sorted(files):
+            path = Path(root, name)
+            if (
+                not name.startswith(".")
+                and path.suffix in SUFFIXES
+                and path.is_file()
+                and not path.is_symlink()
+            ):
+                found.append(path)
+    return sorted(found)
 
 
 def _rank(path: Path) -> tuple[int, int, float, str]:
