@@ -1,4 +1,4 @@
-"""The lab's checks: its cases (seed 2023), its marks (70 in all), and the expected answers as hashes.
+"""The lab's checks: its cases (seed 2023), its marks (70 in all), and, for the notebook, hashed answers.
 
 Cases: ``np.random.seed(2023)`` before each (here ``np.random.RandomState(2023)``, the same numbers without
 touching the global generator), with the lab's inputs:
@@ -25,16 +25,17 @@ just ``(A_prev, hparameters)`` and is built directly. Calls inside the student's
 business: a ``conv_forward`` that calls a broken ``conv_single_step`` loses the conv_forward marks too, as in
 the notebook.
 
-What each check needs
----------------------
-- *hash* checks compare ``array_hash`` of the answer (shape and the hash of :mod:`cnnlab.grading.hashing`).
-- *scalar* checks compare the CRC32 of the number (``conv_single_step``; ``mean(Z)`` of conv_forward).
-- conv_backward's dA, dW and db need both the array hash and the CRC32 of the array's mean (the lab prints
-  the means).
-- the conv_forward *cache* must be ``(A_prev, W, b, hparameters)``: the inputs themselves.
+What each check looks at
+------------------------
+Each :class:`Check` selects a part of its call's result (``select``: Z of ``(Z, cache)``, dW of
+``(dA_prev, dW, db)``...). :mod:`cnnlab.grading.judge` compares that part with the same part of the
+results it computes itself, for the lab's case and (``full`` scheme) the hidden cases of
+:mod:`cnnlab.grading.cases`; the conv_forward *cache* must be ``(A_prev, W, b, hparameters)``: the inputs.
 
-The expected values live in ``expected.json`` beside this module, written by
-``python -m cnnlab.grading.make_expected`` from :mod:`cnnlab.ops.loops`.
+For the notebook's own checks only, the expected answers are also stored as hashes in ``expected.json``
+beside this module (``kind`` says which hash: an array hash, a CRC32 of a number, both for conv_backward),
+written by ``python -m cnnlab.grading.make_expected`` from :mod:`cnnlab.ops.loops`. ``cnnlab grade`` does
+not use them.
 """
 
 from __future__ import annotations
