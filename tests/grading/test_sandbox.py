@@ -262,3 +262,14 @@ def test_the_notebooks_cnnlab_scaffolding_is_skipped_without_notes(tmp_path):
     # Only the student's own mistake is noted, not the harness imports or the class built on them.
     assert len(report.problems) == 1 and "NotImported" in report.problems[0], report.problems
     assert report.total == 5
+
+
+def test_after_a_failing_case_the_rest_of_its_call_is_not_run(isolation):
+    from cnnlab.grading.sandbox import Request, run_requests
+
+    units = [{"label": "s.py", "line": 1, "source": "def f(x):\n    while x:\n        pass\n    return x\n"}]
+    requests = [Request("f", (1,), group="a"), Request("f", (1,), group="a"), Request("f", (0,), group="b")]
+    _, answers = run_requests(units, requests, Limits(timeout=1, total_timeout=30), isolation)
+    assert answers[0].reason == "time limit: no answer within 1 s"
+    assert answers[1].reason == "not run: an earlier case of this call failed"  # no second 1 s wait
+    assert answers[2].ok and answers[2].value == 0

@@ -136,7 +136,8 @@ def grade_submission(
         reason = f"not graded: {report.problems[0] if report.problems else 'the file has no code'}"
         answers = [Answer(False, reason=reason) for _ in chosen]
     else:
-        requests = [Request(c.function, c.args, c.kwargs) for c in chosen]
+        # A check fails at its first failing case: the later cases of a call that failed are not run.
+        requests = [Request(c.function, c.args, c.kwargs, group=c.call) for c in chosen]
         loaded, answers = run_requests(
             sub.units(), requests, limits, isolation, block_cnnlab=not allow_cnnlab
         )

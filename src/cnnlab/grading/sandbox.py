@@ -85,6 +85,7 @@ class Request:
     function: str
     args: tuple[Any, ...]
     kwargs: dict[str, Any] = field(default_factory=dict)
+    group: str = ""  # once a request of a group fails, the group's later ones are not run
 
 
 @dataclass(frozen=True)
@@ -400,6 +401,7 @@ def run_requests(
     }
     worker: _Worker | None = None
     first_load = True
+    failed_groups: set[str] = set()
     with tempfile.TemporaryDirectory(prefix="cnnlab-grade-") as workdir:
         try:
             for index, request in enumerate(requests):
@@ -408,6 +410,9 @@ def run_requests(
                     continue
                 if time.monotonic() >= total_deadline:
                     answers.append(Answer(False, reason=f"not run: {_out_of_time(limits)}"))
+                    continue
+                if request.group and request.group in failed_groups:
+                    answers.append(Answer(False, reason="not run: an earlier case of this call failed"))
                     continue
                 if worker is None:
                     worker, failure, said = _start(hello, limits, isolation, workdir, output, total_deadline)
@@ -424,6 +429,8 @@ def run_requests(
                         first_load = False
                 answer, gone = _call(worker, index, request, limits, total_deadline)
                 answers.append(answer)
+                if not answer.ok:
+                    failed_groups.add(request.group)
                 if gone:
                     worker.close()
                     worker = None
