@@ -23,7 +23,7 @@ import numpy as np
 
 from cnnlab.grading.cases import Case, cases
 from cnnlab.grading.hashing import CheckFailed
-from cnnlab.grading.lab import CHECKS, Check
+from cnnlab.grading.lab import CHECKS, Check, describe_value
 from cnnlab.grading.report import CheckResult, Report
 from cnnlab.grading.sandbox import Answer
 
@@ -115,25 +115,15 @@ def scheme_cases(scheme: str, seed: int | None) -> tuple[tuple[Case, ...], tuple
 # ----------------------------------------------------------------------------------------- comparisons
 
 
-def _describe(value: Any) -> str:
-    if value is None:
-        return "None"
-    if isinstance(value, np.ndarray):
-        return f"an array of shape {value.shape}"
-    if isinstance(value, (tuple, list)):
-        return f"a {type(value).__name__} of {len(value)}"
-    return getattr(value, "description", None) or f"a {type(value).__name__}"
-
-
 def _as_array(value: Any, what: str) -> np.ndarray:
     if value is None:
         raise CheckFailed(f"{what} is None (did the function forget to return?)")
     if not isinstance(value, (np.ndarray, np.generic, int, float, list, tuple)) or isinstance(value, str):
-        raise CheckFailed(f"{what} is {_describe(value)}, not an array")
+        raise CheckFailed(f"{what} is {describe_value(value)}, not an array")
     try:
         arr = np.asarray(value)
     except Exception:  # ragged lists and the like
-        raise CheckFailed(f"{what} is {_describe(value)}, not an array") from None
+        raise CheckFailed(f"{what} is {describe_value(value)}, not an array") from None
     if arr.dtype.kind not in "biuf":
         raise CheckFailed(f"{what} is not an array of real numbers (dtype {arr.dtype})")
     return arr
@@ -182,7 +172,7 @@ def compare_scalar(value: Any, accepted: Sequence[Any], what: str) -> None:
 def compare_cache(value: Any, case: Case) -> None:
     """The conv cache must be ``(A_prev, W, b, hparameters)``: the inputs themselves."""
     if not isinstance(value, (tuple, list)) or len(value) != 4:
-        raise CheckFailed(f"cache is {_describe(value)}, expected (A_prev, W, b, hparameters)")
+        raise CheckFailed(f"cache is {describe_value(value)}, expected (A_prev, W, b, hparameters)")
     for name, item, original in zip(("A_prev", "W", "b"), value, case.args[:3], strict=False):
         arr = _as_array(item, f"cache {name}")
         if arr.shape != original.shape or not np.array_equal(arr, original):

@@ -169,7 +169,8 @@ CALLS_BY_NAME = {c.name: c for c in CALLS}
 # ------------------------------------------------------------------------------------------ selectors
 
 
-def _describe(value: Any) -> str:
+def describe_value(value: Any) -> str:
+    """How a reason names an answer: ``None``, ``an array of shape (2, 3)``, ``a tuple of 3``, ``a Liar``."""
     if value is None:
         return "None"
     if isinstance(value, np.ndarray):
@@ -182,7 +183,7 @@ def _describe(value: Any) -> str:
 def _item(index: int, length: int, names: str) -> Callable[[Any], Any]:
     def select(value: Any) -> Any:
         if not isinstance(value, (tuple, list)) or len(value) != length:
-            raise CheckFailed(f"returned {_describe(value)}, expected {names}")
+            raise CheckFailed(f"returned {describe_value(value)}, expected {names}")
         return value[index]
 
     return select
@@ -196,7 +197,7 @@ def _mean_of_first(value: Any) -> Any:
     Z = _item(0, 2, "(Z, cache)")(value)
     arr = np.asarray(Z) if isinstance(Z, (np.ndarray, list, tuple)) else None
     if arr is None or arr.dtype == object or not np.issubdtype(arr.dtype, np.number) or arr.size == 0:
-        raise CheckFailed(f"Z is {_describe(Z)}, not a numeric array")
+        raise CheckFailed(f"Z is {describe_value(Z)}, not a numeric array")
     return np.mean(arr)
 
 
