@@ -355,3 +355,10 @@ def test_every_backend_augments_with_the_recipes_padding_and_scale(backend, tmp_
     recipe = SMALL.with_overrides(epochs=1, augment_pad=7, augment_scale=0.6)
     fit(settings(backend, tmp_path / "run", recipe=recipe))
     assert made and set(made) == {(7, (0.6, 1.0))}
+
+
+def test_the_numpy_backend_under_torchrun_is_refused_before_anything_is_written(tmp_path, monkeypatch):
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    with pytest.raises(CnnlabError, match="under torchrun pass --backend torch"):
+        fit(settings("numpy", tmp_path / "run"))
+    assert not (tmp_path / "run").exists()

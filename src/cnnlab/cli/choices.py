@@ -1,7 +1,9 @@
 """The fixed choices of the command line's options, defined once for every command.
 
-``Model`` and ``RecipeName`` come from the registries (:data:`cnnlab.architectures.ARCHITECTURES`,
-:data:`cnnlab.recipes.RECIPES`), so a new architecture or recipe shows up in every command's ``--help``.
+``Model``, ``RecipeName`` and ``Backend`` come from the registries
+(:data:`cnnlab.architectures.ARCHITECTURES`, :data:`cnnlab.recipes.RECIPES`,
+:data:`cnnlab.backends.BACKENDS`), so a new architecture, recipe or backend shows up in every
+command's ``--help``.
 """
 
 from __future__ import annotations
@@ -9,15 +11,12 @@ from __future__ import annotations
 from enum import StrEnum
 
 from cnnlab.architectures import ARCHITECTURES
+from cnnlab.backends import BACKENDS
 from cnnlab.recipes import RECIPES
 
 Model = StrEnum("Model", {name: name for name in ARCHITECTURES})
 RecipeName = StrEnum("RecipeName", {name: name for name in RECIPES})
-
-
-class Backend(StrEnum):
-    numpy = "numpy"
-    torch = "torch"
+Backend = StrEnum("Backend", {name: name for name in BACKENDS})
 
 
 class Device(StrEnum):

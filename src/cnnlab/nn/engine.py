@@ -61,6 +61,8 @@ def problems(settings: TrainSettings) -> list[str]:
         )
     if settings.dtype not in ("float32", "float64"):
         out.append(f"dtype must be float32 or float64, not {settings.dtype!r}")
+    if int(os.environ.get("WORLD_SIZE", "1")) > 1:
+        out.append("the numpy backend trains in one process; under torchrun pass --backend torch")
     return out
 
 
