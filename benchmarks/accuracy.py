@@ -135,6 +135,14 @@ def write(results: dict) -> None:
     lines = [
         "# Measured figures (written by `make accuracy`; do not edit by hand)",
         "",
+        *(
+            []
+            if results.get("complete")
+            else [
+                "**Incomplete**: the command was stopped before its last run; the rows below are measured.",
+                "",
+            ]
+        ),
         f"Commit `{results['commit']}`, {results['date']}, {results['machine']}. Test accuracy on the lab's",
         "Kaggle photos (557 train, 140 test), `cnn` model (548,258 parameters), one thread per run; the",
         "runs are deterministic, so the same commit gives the same numbers.",
