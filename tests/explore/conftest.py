@@ -69,6 +69,50 @@ def browser_type_launch_args() -> dict:
     return {"executable_path": path, "args": CHROMIUM_ARGS, "headless": True}
 
 
+@pytest.fixture(scope="module")
+def playwright(_pw_api_request_contexts):
+    """Overrides pytest-playwright's session-wide driver: one per test module, so that no Playwright (node)
+    or Chromium process outlives the browser tests (other suites count this process's children)."""
+    from playwright.sync_api import sync_playwright
+
+    pw = sync_playwright().start()
+    if _pw_api_request_contexts:
+        _pw_api_request_contexts.instrument(pw)
+    yield pw
+    pw.stop()
+
+
+@pytest.fixture(scope="module")
+def browser_context_args(pytestconfig, playwright, device, base_url, _pw_artifacts_folder) -> dict:
+    """pytest-playwright's, at the driver's (module) scope."""
+    args: dict = dict(playwright.devices[device]) if device else {}
+    if base_url:
+        args["base_url"] = base_url
+    if pytestconfig.getoption("--video") in ("on", "retain-on-failure"):
+        args["record_video_dir"] = _pw_artifacts_folder.name
+    return args
+
+
+@pytest.fixture(scope="module")
+def browser_type(playwright, browser_name: str):
+    return getattr(playwright, browser_name)
+
+
+@pytest.fixture(scope="module")
+def launch_browser(browser_type_launch_args: dict, browser_type):
+    def launch(**kwargs):
+        return browser_type.launch(**{**browser_type_launch_args, **kwargs})
+
+    return launch
+
+
+@pytest.fixture(scope="module")
+def browser(launch_browser):
+    browser = launch_browser()
+    yield browser
+    browser.close()
+
+
 def start_explorer(*args: str, timeout: float = 30.0) -> tuple[subprocess.Popen, str]:
     """Run ``cnnlab explore --port 0 ARGS`` in a subprocess; return it and the URL it printed."""
     cmd = [sys.executable, "-c", "import sys; from cnnlab.cli import main; sys.exit(main())"]
