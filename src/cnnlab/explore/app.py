@@ -41,12 +41,14 @@ def app_ui(has_run: bool, run_label: str = "") -> ui.Tag:
 def make_server(run: Any = None, predictor: Any = None):
     """The server function: each tab's module server, the Convolution tab's state shared with the others."""
 
+    cache: dict = {}  # what every session may share: the run's test split and its predictions
+
     def server(input: Any, output: Any, session: Any) -> None:
         conv = conv_tab.server(CONV)
         backward_tab.server(BACKWARD, conv=conv)
         pool_tab.server(POOL, conv=conv)
         if predictor is not None:
-            model_tab.server(MODEL, run=run, predictor=predictor)
+            model_tab.server(MODEL, run=run, predictor=predictor, cache=cache)
 
     return server
 

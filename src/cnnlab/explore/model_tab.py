@@ -85,15 +85,15 @@ def _png(data: bytes, alt: str, width: str = "100%") -> str:
 
 
 @module.server
-def server(input: Any, output: Any, session: Any, run: Any, predictor: Any) -> None:
+def server(input: Any, output: Any, session: Any, run: Any, predictor: Any, cache: dict) -> None:
+    """``cache``: shared by every session of the app, so the run's test split is read and predicted once."""
     v = CheckedInputs(input, CONTROLS)
     picked_fm: reactive.Value[tuple[int, int]] = reactive.Value((0, 0))
-    split_cache: dict[str, X.TestSplit] = {}
 
     def split() -> X.TestSplit:
-        if "split" not in split_cache:  # once per session, on first use
-            split_cache["split"] = X.test_split(run, predictor)
-        return split_cache["split"]
+        if "split" not in cache:  # once for the app, on first use
+            cache["split"] = X.test_split(run, predictor)
+        return cache["split"]
 
     @reactive.calc
     def choices() -> dict[str, str]:
