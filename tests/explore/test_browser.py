@@ -252,6 +252,15 @@ def test_a_built_in_rgb_picture_is_three_channels_shown_as_pictures(page: Page, 
     box = page.locator("[id='conv-out1'] .pix").bounding_box()
     page.mouse.click(box["x"] + box["width"] * (10.5 / 32), box["y"] + box["height"] * (20.5 / 32))
     expect(page.locator("#conv-cell_head")).to_contain_text("Z[20, 10, 1]")
+    # hovering the picture of Z outlines the window on each channel's picture (padded: 34 × 34)
+    page.mouse.move(box["x"] + box["width"] * (3.5 / 32), box["y"] + box["height"] * (7.5 / 32))
+    for k in range(3):
+        hl = page.locator(f"[id='conv-in{k}'] .box.hl")
+        expect(hl).to_have_count(1)
+        style = hl.get_attribute("style")
+        for prop, cells in (("left", 3), ("top", 7), ("width", 3), ("height", 3)):
+            shown = float(re.search(rf"(?:^|;|\s){prop}:\s*([\d.]+)%", style).group(1))
+            assert shown == pytest.approx(100 * cells / 34, abs=1e-3), (prop, style)
     controller.InputSlider(page, "conv-pad").set("0")
     expect(page.locator("#conv-shape_text")).to_contain_text("Z 30 × 30 × 2")
 
