@@ -79,8 +79,9 @@ def test_a_pair_gets_one_row_each_with_the_pairs_marks(tmp_path):
         ("Luis Gómez", "20232", "70"),
         ("stubs", "", "0"),  # no identity cells: the file's name
     ]
-    pages = sorted(p.name for p in feedback.iterdir())
-    assert pages == ["20231_Ana_Pérez.html", "20232_Luis_Gómez.html", "stubs.html"]
+    pages = sorted(p.name for p in feedback.iterdir())  # named by what it was handed in as, then the carné
+    assert pages == ["pair_20231.html", "pair_20232.html", "stubs.html"]
+    assert {r["handed_in_as"] for r in rows} == {"pair", "stubs"}
     page = (feedback / "stubs.html").read_text(encoding="utf-8")
     assert "0 / 70 marks" in page and "NotImplementedError" in page and "np.pad(X" in page  # reason + hint
 
@@ -171,3 +172,53 @@ def test_links_in_a_class_folder_are_not_followed(tmp_path):
     entries = {e.name: e for e in expand([subs])}
     assert set(entries) == {"bob", "eve"}
     assert entries["eve"].path is None and "no .py or .ipynb" in entries["eve"].missing
+
+
+def test_odd_files_in_a_class_cost_their_student_only(tmp_path):
+    subs = tmp_path / "subs"
+    subs.mkdir()
+    (subs / "good.py").write_text(CORRECT)
+    (subs / "mallory").mkdir()
+    (subs / "mallory" / "a.py").write_text(CORRECT)
+    (subs / "mallory" / "b.py").write_text("carne_1 = 0x" + "f" * 4000 + "\n")  # str() of it refuses
+    deep = subs / "trent"
+    for _ in range(60):
+        deep = deep / "d"
+    deep.mkdir(parents=True)
+    (deep / "lab.py").write_text(CORRECT)
+    (subs / "huge_int.ipynb").write_text('{"cells": [], "n": ' + "9" * 5000 + "}")
+    (subs / "slow.py").write_text("x = (\n" * 20000)
+    os.makedirs(subs / "eve")
+    (subs / "eve" / os.fsdecode(b"0\xff.py")).write_text(CORRECT)  # not UTF-8
+    out = tmp_path / "marks.csv"
+    result = cnnlab(
+        "grade",
+        str(subs),
+        "--csv",
+        str(out),
+        "--jobs",
+        "2",
+        "--scheme",
+        "lab",
+        "--feedback",
+        str(tmp_path / "fb"),
+    )
+    assert result.returncode == 0, result.stderr
+    rows = {r["student"]: r for r in csv.DictReader(out.open(encoding="utf-8"))}
+    totals = {k: int(v["total"]) for k, v in rows.items()}
+    assert totals == {"eve": 70, "good": 70, "huge_int": 0, "mallory": 70, "slow": 0, "trent": 0}
+    assert "not a Jupyter notebook" in rows["huge_int"]["problems"]
+    assert "\\udcff" in rows["eve"]["submission"]  # the odd byte, escaped
+    assert len(rows["slow"]["problems"]) < 2000
+    assert len(list((tmp_path / "fb").iterdir())) == 6
+
+
+def test_a_carne_claimed_twice_is_flagged(tmp_path):
+    notebook(tmp_path / "alice.ipynb", IDENTITY, CORRECT)
+    notebook(tmp_path / "mallory.ipynb", IDENTITY)
+    result = cnnlab("grade", str(tmp_path), "--json", "--scheme", "lab")
+    reports = {r["student"]: r for r in json.loads(result.stdout)}
+    assert any(
+        "carné 20231 is claimed by 2 submissions: alice, mallory" in w for w in reports["mallory"]["warnings"]
+    )
+    assert reports["alice"]["warnings"] == reports["mallory"]["warnings"]

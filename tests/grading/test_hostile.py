@@ -223,6 +223,51 @@ def zero_pad(X, pad):
 def zero_pad(X, pad):
     raise ValueError("\\x1b[2J\\x1b[H all checks passed 70 / 70 marks \\x07")
 """,
+    # The worker's own code patched: every reply says "failed" with no reason (once read as a pass).
+    "patch_worker": """
+from cnnlab_worker import main as _worker
+class Patch:
+    _send = _worker._send
+    def _forged(fd, message, _send=_send):
+        if message.get("event") == "result":
+            message = {"event": "result", "id": message["id"], "ok": False, "reason": ""}
+        _send(fd, message)
+    _worker._send = _forged
+def zero_pad(X, pad):
+    return X
+""",
+    # Host kernel settings through /proc (the worker is uid 0 on the host when the grader is root).
+    "proc_sys": """
+def zero_pad(X, pad):
+    for path in ("/proc/sys/kernel/printk_ratelimit", "/proc/sysrq-trigger", "/proc/sys/vm/drop_caches"):
+        try:
+            with open(path, "w") as f:
+                f.write("h" if "sysrq" in path else "5")
+        except OSError as exc:
+            last = exc
+    raise last
+""",
+    # Memory the address-space limit does not count: memfds, the tmpfs that hide folders, threads.
+    "uncounted_memory": """
+import os, threading
+def zero_pad(X, pad):
+    errors = []
+    try:
+        fd = os.memfd_create("x")
+        os.write(fd, b"x" * 2**20)
+    except OSError as exc:
+        errors.append(exc)
+    for path in ("/usr/local/x", "/root/.pyenv/versions/3.11.7/lib/python3.11/site-packages/x"):
+        try:
+            open(path, "wb").write(b"x" * 2**20)
+        except OSError as exc:
+            errors.append(exc)
+    try:
+        threading.Thread(target=lambda: None).start()
+    except RuntimeError as exc:
+        errors.append(exc)
+    raise RuntimeError(f"{len(errors)} refused: " + "; ".join(type(e).__name__ for e in errors))
+""",
     # Shell from Python, and kill everything in sight.
     "shell_and_kill": """
 import os, signal, subprocess
@@ -251,7 +296,10 @@ EXPECTED_REASON = {
     "network": ("Address family not supported",),
     "read_parent": ("RuntimeError",),
     "fork_bomb": ("PermissionError",),
-    "memory_threads": ("MemoryError",),
+    "memory_threads": ("can't start new thread",),  # threads are refused: one thread, one memory limit
+    "patch_worker": ("failed (no reason given)",),
+    "proc_sys": ("Read-only file system", "No such file"),
+    "uncounted_memory": ("4 refused",),
     "nested_reply": ("could not be read back", "printed more than"),
     "huge_reply": ("could not be read back",),
     "patch_numpy": ("shape (1,)",),
@@ -309,7 +357,10 @@ def _submission(name: str, world: dict, tmp_path: Path) -> Path:
     return path
 
 
-@pytest.mark.parametrize("name", sorted(ATTACKS))
+SELF_SABOTAGE = {"patch_worker"}  # it fails its own honest checks too: tested on its own below
+
+
+@pytest.mark.parametrize("name", sorted(set(ATTACKS) - SELF_SABOTAGE))
 def test_every_attack_fails_and_the_honest_part_keeps_its_marks(name, world, tmp_path, isolation):
     path = _submission(name, world, tmp_path)
     guarded = (INSTALL / "grading", INSTALL / "ops", Path(world["CLASS"]), Path(world["OUTSIDE"]))
@@ -401,13 +452,23 @@ def test_a_broken_notebook_or_reply_costs_one_student_and_the_batch_finishes(wor
 
 
 def test_a_huge_reply_does_not_take_the_grader_with_it(world, tmp_path, isolation):
-    import resource
+    import subprocess
+    import sys
 
     path = _submission("huge_reply", world, tmp_path)
-    report = grade_submission(path, FAST, scheme="lab", isolation=isolation)
-    assert report.total == 10
-    # The reply was cut at the 32 MiB message limit: the grader never held the 250 MB.
-    assert resource.getrusage(resource.RUSAGE_SELF).ru_maxrss < 1_500_000  # KiB
+    script = (
+        "import resource, sys\nfrom cnnlab.grading import grade_submission, Limits\n"
+        "r = grade_submission(sys.argv[1], Limits(timeout=3, total_timeout=40), scheme='lab')\n"
+        "print(r.total, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script, str(path)], capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    total, peak_kib = map(int, done.stdout.split())
+    assert total == 10
+    # The reply was cut at the 32 MiB message limit: this grader never held the 250 MB.
+    assert peak_kib < 400_000
 
 
 def test_terminal_escapes_are_shown_not_obeyed(world, tmp_path, isolation):
@@ -420,8 +481,25 @@ def test_terminal_escapes_are_shown_not_obeyed(world, tmp_path, isolation):
     assert "\x1b" not in report.feedback_html("mallory")
 
 
-def test_threads_of_a_submission_share_one_memory_limit(world, tmp_path, isolation):
+def test_a_submission_is_one_thread_so_one_memory_limit_holds_it_all(world, tmp_path, isolation):
     path = _submission("memory_threads", world, tmp_path)
     report = grade_submission(path, Limits(timeout=10, total_timeout=60, memory_mb=1024), isolation=isolation)
-    assert "MemoryError" in report.checks[0].reason
+    assert "can't start new thread" in report.checks[0].reason
     assert [c.key for c in report.checks][: len(CHECKS)] == [c.key for c in CHECKS]
+
+
+@pytest.mark.parametrize("scheme", ["lab", "full"])
+def test_a_patched_worker_cannot_turn_a_failure_into_a_pass(scheme, world, tmp_path, isolation):
+    path = _submission("patch_worker", world, tmp_path)
+    report = grade_submission(path, FAST, scheme=scheme, seed=SEED, isolation=isolation)
+    assert report.total == 0, report.format_text()
+    assert all(not c.passed for c in report.checks if c.max)
+
+
+def test_host_kernel_settings_stay_as_they_were(world, tmp_path, isolation):
+    setting = Path("/proc/sys/kernel/printk_ratelimit")
+    before = setting.read_text()
+    path = _submission("proc_sys", world, tmp_path)
+    report = grade_submission(path, FAST, scheme="lab", isolation=isolation)
+    assert "Read-only file system" in report.checks[0].reason
+    assert setting.read_text() == before

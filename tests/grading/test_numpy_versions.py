@@ -110,6 +110,33 @@ def test_the_helpers_behave_as_numpy_1_did():
     assert notes[0].startswith("cell, line 2: an array of shape (1, 1) stored into one element")
 
 
+def test_shadowed_builtins_and_numpy_2_names_keep_their_meaning():
+    ns, notes = _run(
+        "def f(x):\n"
+        "    slice = x[0:1]\n"  # a student's variable named slice
+        "    y = np.zeros(3)\n"
+        "    y[0:2] = slice\n"
+        "    y[1:3] += 1\n"
+        "    return y\n"
+        "class K:\n"
+        "    k = 2\n"
+        "    a = np.zeros(2)\n"
+        "    a[0] += k\n"  # a class-level name on the right of += (a lambda would not see it)
+        "ok = isinstance(np.True_, np.bool)\n"
+    )
+    assert ns["f"](np.array([5.0, 6.0])).tolist() == [5.0, 6.0, 1.0]
+    assert ns["K"].a.tolist() == [2.0, 0.0]
+    assert ns["ok"] is True
+    assert notes == ["cell, line 11: np.bool is missing in NumPy 1.24-1.26: write np.bool_ (or bool)"]
+
+
+def test_the_workers_copy_of_the_lab_functions_is_the_labs():
+    from cnnlab.grading.lab import FUNCTIONS
+    from cnnlab.grading.worker.loader import LAB_FUNCTIONS
+
+    assert set(FUNCTIONS) == LAB_FUNCTIONS  # the worker cannot import cnnlab, so it keeps a copy
+
+
 def _numpy1_python() -> str | None:
     found = os.environ.get("CNNLAB_NUMPY1_PYTHON") or str(ROOT / ".venv-np1" / "bin" / "python")
     return found if Path(found).exists() else None
@@ -140,7 +167,16 @@ def test_reports_are_identical_on_numpy_1_and_2(tmp_path):
         pytest.skip("no NumPy 1.26 environment (make test builds .venv-np1, or set CNNLAB_NUMPY1_PYTHON)")
     old = tmp_path / "old_style.py"
     old.write_text(numpy1_style())
-    files = [str(old), *(str(SUBMISSIONS / n) for n in ("correct.py", "buggy.py", "buggy.ipynb", "stubs.py"))]
+    raising = tmp_path / "raising.py"  # errors whose wording NumPy 1.26 and 2.x would put differently
+    raising.write_text(
+        CORRECT.replace("Z = Z + b.item()", "Z = Z + float(W)")
+        .replace("(n_H, n_W) = shape", "(n_H, n_W) = shape\n    {}[np.int64(3)]")
+        .replace(
+            "mask = x == np.max(x)", "mask = x == np.max(x)\n    raise ValueError(f'{np.float64(1.5)!r}')"
+        )
+    )
+    names = ("correct.py", "buggy.py", "buggy.ipynb", "stubs.py")
+    files = [str(old), *(str(SUBMISSIONS / n) for n in names), str(raising)]
     results = {}
     for python in (sys.executable, numpy1):
         done = subprocess.run(
@@ -158,4 +194,6 @@ def test_reports_are_identical_on_numpy_1_and_2(tmp_path):
         old_np["numpy"],
     )
     assert new["reports"] == old_np["reports"]
-    assert [r["total"] for r in new["reports"]] == [70, 70, 70, 70, 40, 40, 40, 40, 0, 0]
+    assert [r["total"] for r in new["reports"]][:10] == [70, 70, 70, 70, 40, 40, 40, 40, 0, 0]
+    reasons = " ".join(c["reason"] for c in new["reports"][-1]["checks"])
+    assert "KeyError: 3" in reasons and "ValueError: 1.5" in reasons and "only one-element arrays" in reasons

@@ -93,15 +93,12 @@ HOSTILE = {
 
 @pytest.mark.parametrize("name", sorted(HOSTILE))
 def test_a_hostile_function_costs_its_own_marks_only(name):
-    start = time.monotonic()
     report = grade_submission(SUBMISSIONS / name, FAST)
-    elapsed = time.monotonic() - start
     reasons = failed(report)
     assert HOSTILE[name] in reasons["zero_pad/output"], reasons["zero_pad/output"]
     assert report.total == 10, report.format_text()
     assert "create_mask_from_window/output" not in reasons and "distribute_value/output" not in reasons
     assert reasons["conv_forward/output"] == "missing: conv_forward is not defined"
-    assert elapsed < 20  # generous: a hang would take the 30 s total limit
 
 
 def test_flooded_output_is_captured_and_truncated():

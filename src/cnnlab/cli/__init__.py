@@ -55,6 +55,13 @@ def _one_line(exc: BaseException) -> str:
     return f"cnnlab: error: {message}{hint}"
 
 
+def _printable(exc: BaseException) -> str:
+    """An error's message with terminal control characters escaped (it may quote a student's file name)."""
+    from cnnlab.grading.report import clean
+
+    return clean(str(exc))
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the console script; returns the exit code."""
     import typer
@@ -90,13 +97,13 @@ def main(argv: list[str] | None = None) -> int:
     except CnnlabError as exc:
         if debug:
             raise
-        print(f"cnnlab: error: {exc}", file=sys.stderr)
+        print(f"cnnlab: error: {_printable(exc)}", file=sys.stderr)
         return 1
     except (ValueError, OSError, RuntimeError) as exc:
         if debug:
             raise
         hint = "(run with --debug for the traceback)"
-        print(f"cnnlab: error: {type(exc).__name__}: {exc} {hint}", file=sys.stderr)
+        print(f"cnnlab: error: {type(exc).__name__}: {_printable(exc)} {hint}", file=sys.stderr)
         return 1
     if isinstance(rv, int) and not isinstance(rv, bool):
         return rv  # a command's typer.Exit code; 130 after Ctrl-C (the command has said what it kept)

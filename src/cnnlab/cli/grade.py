@@ -41,13 +41,28 @@ def _write_feedback(reports: list, folder: Path) -> int:
     written: set[str] = set()
     for r in reports:
         for student, carne in r.rows():
-            base = _safe_filename(f"{carne}_{student}" if carne else student)
+            # The name it was handed in under first: a carné in the file is the student's own claim.
+            base = _safe_filename(f"{r.student}_{carne}" if carne and r.student != student else r.student)
             name, k = base, 2
             while name in written:
                 name, k = f"{base}_{k}", k + 1
             written.add(name)
             (folder / f"{name}.html").write_text(r.feedback_html(student), encoding="utf-8")
     return len(written)
+
+
+def _warn_shared_carnes(reports: list) -> None:
+    """A carné claimed by more than one submission: every one of them says so (it may be a takeover)."""
+    claims: dict[str, list] = {}
+    for r in reports:
+        for m in r.members:
+            if m.carne:
+                claims.setdefault(m.carne, []).append(r)
+    for carne, claimants in claims.items():
+        if len(claimants) > 1:
+            names = ", ".join(sorted(c.student for c in claimants))
+            for r in claimants:
+                r.warnings.append(f"carné {carne} is claimed by {len(claimants)} submissions: {names}")
 
 
 @app.command(
@@ -139,6 +154,7 @@ def grade(
             allow_cnnlab=True,
         )
     several = len(reports) > 1
+    _warn_shared_carnes(reports)
 
     if csv_out is not None:
         with open(csv_out, "w", newline="", encoding="utf-8") as fh:
@@ -162,7 +178,9 @@ def grade(
     else:
         for i, r in enumerate(reports):
             if several:
-                print(("\n" if i else "") + f"== {r.student} ==")
+                from cnnlab.grading.report import clean
+
+                print(("\n" if i else "") + f"== {clean(r.student)} ==")
             print(r.format_text())
     if feedback is not None and not as_json:
         print(f"wrote {count} feedback pages to {feedback}", file=sys.stderr)

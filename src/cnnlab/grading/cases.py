@@ -20,7 +20,6 @@ student what to fix without showing an expected array.
 from __future__ import annotations
 
 import secrets
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -250,6 +249,3 @@ def cases(scheme: str, seed: int | None = None) -> list[Case]:
         order.append(case)
         order += [h for h in hidden if h.call == case.call]
     return order
-
-
-MakeInputs = Callable[[], Inputs]

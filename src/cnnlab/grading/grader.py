@@ -29,8 +29,6 @@ from cnnlab.grading.submission import Submission, SubmissionError, load_submissi
 
 __all__ = ["grade_submission", "grade_submissions", "reference_submission"]
 
-GENERAL_FAILURES = ("missing:", "not graded:", "not run:", "the submission could not be loaded")
-
 
 def _version() -> str:
     from cnnlab import __version__

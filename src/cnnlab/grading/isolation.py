@@ -19,12 +19,15 @@ What the worker gets (:func:`command`):
   ``/dev``. The only writable place is ``/sandbox/work``, a tmpfs of ``Limits.scratch_mb`` that vanishes
   with the worker (``/tmp`` points to it). cnnlab's installation, the answers, the class folder, the
   grader's working directory and ``$HOME`` are not in its file system at all.
-- **System calls** (seccomp): no new processes (``fork``, ``vfork``, ``clone`` without
-  ``CLONE_THREAD``; ``clone3`` answers ENOSYS so threads fall back to ``clone``), no sockets but
-  ``AF_UNIX``, and none of ``ptrace``, ``mount``, ``unshare``, ``setns``, ``bpf``, ``keyctl``,
-  ``io_uring``, ``userfaultfd``, module or kexec calls. A submission is one process, so its address-space
-  limit (``RLIMIT_AS``, set by the worker with both soft and hard values) bounds all of its memory, its
-  threads' included; a fork bomb fails at the first fork.
+- **System calls** (seccomp): no new processes or threads (``fork``, ``vfork``, ``clone``; ``clone3``
+  answers ENOSYS), no ``memfd_create`` (memory the address-space limit would not count), no sockets but
+  ``AF_UNIX``, and none of ``ptrace``, ``mount``, ``unshare``, ``setns``, ``bpf``, ``keyctl``, ``io_uring``,
+  ``userfaultfd``, module or kexec calls. A submission is one process of one thread (NumPy runs with one
+  BLAS thread), so its address-space limit (``RLIMIT_AS``, set by the worker with equal soft and hard
+  values) bounds all of its memory; a fork bomb or a thread bomb fails at the first call.
+- ``/proc`` is read-only: where the grader runs as root, the worker is uid 0 on the host too (with no
+  capabilities), and ``/proc/sys`` and ``/proc/sysrq-trigger`` check only for uid 0. The tmpfs mounts
+  that hide ``/usr/local`` and ``site-packages`` are one read-only page each.
 
 :func:`check_available` probes all of this once (a real sandboxed Python that imports NumPy, with a
 time limit) and raises :class:`IsolationUnavailable` with one line naming what is missing and the
@@ -96,8 +99,9 @@ _DENIED = (
     "ioperm",
     "fork",
     "vfork",
+    "clone",
+    "memfd_create",
 )
-_CLONE_THREAD = 0x00010000
 _AF_UNIX = 1
 
 
@@ -133,7 +137,6 @@ def seccomp_filter() -> bytes:
     for name in _DENIED:
         f.add_rule(seccomp.ERRNO(errno.EPERM), name)
     f.add_rule(seccomp.ERRNO(errno.ENOSYS), "clone3")
-    f.add_rule(seccomp.ERRNO(errno.EPERM), "clone", seccomp.Arg(0, seccomp.MASKED_EQ, _CLONE_THREAD, 0))
     f.add_rule(seccomp.ERRNO(errno.EAFNOSUPPORT), "socket", seccomp.Arg(0, seccomp.NE, _AF_UNIX))
     r, w = os.pipe()
     try:
@@ -207,23 +210,31 @@ def command(python_args: list[str], *, scratch_mb: int, seccomp_fd: int) -> list
     args += ["--new-session", "--hostname", "grader", "--cap-drop", "ALL"]
     args += _system_dirs()
     in_usr_local = prefix == "/usr/local" or prefix.startswith("/usr/local/")
-    args += ["--tmpfs", "/usr/local"]
+    args += _hide("/usr/local")
     if prefix != "/usr" and (not prefix.startswith("/usr/") or in_usr_local):
         args += ["--ro-bind", prefix, prefix]
     if not executable.startswith(prefix + "/"):
         args += ["--ro-bind", executable, executable]
     for site in _hidden_site_dirs(prefix):
-        args += ["--tmpfs", site]
+        args += _hide(site)
     for source, dest in _numpy_dirs():
         args += ["--ro-bind", source, dest]
     args += ["--ro-bind", str(WORKER_PACKAGE.resolve()), f"{SANDBOX_LIB}/cnnlab_worker"]
     args += ["--size", str(scratch_mb * 2**20), "--tmpfs", SANDBOX_WORK, "--chdir", SANDBOX_WORK]
     args += ["--symlink", SANDBOX_WORK, "/tmp", "--proc", "/proc", "--dev", "/dev"]
-    args += ["--remount-ro", "/dev", "--remount-ro", "/", "--seccomp", str(seccomp_fd)]
+    # /proc read-only: where the grader runs as root the worker is uid 0 outside too (without
+    # capabilities), and /proc/sys and /proc/sysrq-trigger only check for uid 0.
+    args += ["--remount-ro", "/proc", "--remount-ro", "/dev", "--remount-ro", "/"]
+    args += ["--seccomp", str(seccomp_fd)]
     args += ["--clearenv"]
     for key, value in sandbox_env().items():
         args += ["--setenv", key, value]
     return [*args, "--", executable, "-I", "-S", *python_args]
+
+
+def _hide(path: str) -> list[str]:
+    """Cover ``path`` with an empty, read-only tmpfs of one page (no memory can be parked there)."""
+    return ["--size", "4096", "--tmpfs", path, "--remount-ro", path]
 
 
 def sandbox_env(work: str = SANDBOX_WORK) -> dict[str, str]:

@@ -19,8 +19,11 @@ __all__ = ["CheckResult", "Member", "Report", "clean", "csv_cell", "write_csv"]
 
 TICK = "✓"
 CROSS = "✘"
-_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u200b-\u200f\u202a-\u202e\u2066-\u2069\ufeff]")
-_CONTROL_LINE = re.compile(r"[\x00-\x1f\x7f-\x9f\u200b-\u200f\u202a-\u202e\u2066-\u2069\ufeff]")
+# Control characters, invisible and bidirectional marks, and lone surrogates (a file name that is not UTF-8).
+_CONTROL = re.compile(
+    r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u200b-\u200f\u202a-\u202e\u2066-\u2069\ufeff\ud800-\udfff]"
+)
+_CONTROL_LINE = re.compile(r"[\x00-\x1f\x7f-\x9f\u200b-\u200f\u202a-\u202e\u2066-\u2069\ufeff\ud800-\udfff]")
 _FORMULA = ("=", "+", "-", "@", "\t", "\r")
 
 
@@ -206,6 +209,7 @@ def csv_header(check_keys: list[str]) -> list[str]:
     return [
         "student",
         "carne",
+        "handed_in_as",
         "total",
         "percentage",
         "available",
@@ -231,7 +235,8 @@ def write_csv(reports: list[Report], out: IO[str]) -> None:
     for r in reports:
         marks = {c.key: c.marks for c in r.checks}
         for student, carne in r.rows():
-            row = [student, carne, r.total, r.percentage, r.available, *[marks.get(k, 0) for k in keys]]
+            row = [student, carne, r.student, r.total, r.percentage, r.available]
+            row += [marks.get(k, 0) for k in keys]
             row += [r.scheme, r.seed if r.seed is not None else "", r.isolation, r.numpy, r.grader]
-            row += [r.submission, " | ".join(r.problems), " | ".join(r.notes)]
+            row += [r.submission, " | ".join(r.problems[:20]), " | ".join(r.notes[:20])]
             writer.writerow([csv_cell(v) for v in row])

@@ -22,6 +22,7 @@ from cnnlab.grading.submission import SUFFIXES, SubmissionError, load_submission
 __all__ = ["Entry", "expand"]
 
 _IGNORED_DIRS = {"__pycache__", ".ipynb_checkpoints", "__MACOSX"}
+_MAX_DEPTH = 8  # folders below a student's folder that are searched
 
 
 @dataclass
@@ -38,7 +39,8 @@ def _candidates(folder: Path) -> list[Path]:
     """Regular files with a submission's suffix anywhere below ``folder``; links are not followed."""
     found = []
     for root, dirs, files in os.walk(folder, followlinks=False):
-        dirs[:] = sorted(d for d in dirs if not d.startswith(".") and d not in _IGNORED_DIRS)
+        deep = len(Path(root).relative_to(folder).parts) >= _MAX_DEPTH
+        dirs[:] = [] if deep else sorted(d for d in dirs if not d.startswith(".") and d not in _IGNORED_DIRS)
         for name in sorted(files):
             path = Path(root, name)
             if (
@@ -51,10 +53,11 @@ def _candidates(folder: Path) -> list[Path]:
     return sorted(found)
 
 
-def _rank(path: Path) -> tuple[int, int, float, str]:
+def _rank(path: Path) -> tuple[int, bool, float, str]:
+    """Best first when sorted: most lab functions defined, a notebook, the newest, then the first name."""
     try:
         defined = len(load_submission(path).defined() & set(FUNCTIONS))
-    except SubmissionError:
+    except Exception:  # unreadable or odd: ranked last, and graded (or refused) like any file
         defined = -1
     try:
         mtime = path.stat().st_mtime
@@ -69,9 +72,10 @@ def _student_folder(folder: Path) -> Entry:
         return Entry(folder.name, None, missing=f"not graded: no .py or .ipynb file in {folder}")
     if len(found) == 1:
         return Entry(folder.name, found[0])
-    ranked = sorted(found, key=_rank, reverse=True)
+    ranks = {p: _rank(p) for p in found}
+    ranked = sorted(found, key=lambda p: (-ranks[p][0], not ranks[p][1], -ranks[p][2], ranks[p][3]))
     chosen, others = ranked[0], ranked[1:]
-    defined = _rank(chosen)[0]
+    defined = ranks[chosen][0]
     warning = (
         f"{len(found)} candidate files in {folder.name}/; graded {chosen.relative_to(folder)} "
         f"(defines {max(defined, 0)} of the lab's {len(FUNCTIONS)} functions), not "
@@ -90,7 +94,11 @@ def expand(paths: list[Path]) -> list[Entry]:
                 if child.name.startswith(".") or child.name in _IGNORED_DIRS or child.is_symlink():
                     continue
                 if child.is_dir():
-                    inside.append(_student_folder(child))
+                    try:
+                        inside.append(_student_folder(child))
+                    except Exception as exc:  # anything odd in one student's folder: that student's row
+                        reason = f"not graded: {child.name}/ could not be read ({type(exc).__name__})"
+                        inside.append(Entry(child.name, None, missing=reason))
                 elif child.suffix in SUFFIXES and child.is_file():
                     inside.append(Entry(child.stem, child))
             if not inside:

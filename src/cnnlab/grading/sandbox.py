@@ -487,5 +487,6 @@ def _call(
     if reply.get("event") != "result" or reply.get("id") != index:
         return Answer(False, reason="the worker answered out of turn", notes=notes), True
     if reply.get("ok") is not True:
-        return Answer(False, reason=str(reply.get("reason", "failed"))[:500], notes=notes), False
+        reason = str(reply.get("reason") or "").strip() or "failed (no reason given)"
+        return Answer(False, reason=reason[:500], notes=notes), False
     return Answer(True, value=reply.get("value"), notes=notes), False

@@ -46,13 +46,14 @@ __all__ = [
 SUFFIXES = (".py", ".ipynb")
 IDENTITY = ("carne_1", "firma_mecanografiada_1", "carne_2", "firma_mecanografiada_2")
 _PYTHON_CELL_MAGICS = {"time", "timeit", "capture", "prun"}
-_SHELL_ASSIGN = re.compile(r"^\s*[\w.,\s\[\]()*]+=\s*[!%]")
-_MAGIC = re.compile(r"^\s*(%%?[A-Za-z]|!(?!=))")  # %name, %%name, !cmd (not the != of a continuation)
-_HELP = re.compile(r"^\s*(\?{1,2}[\w.]+|[\w.]+\?{1,2})\s*$")
+_SHELL_ASSIGN = re.compile(r"[\w.,\[\]()*][\w.,\[\]()* \t]*=[ \t]*[!%]")  # on the stripped line
+_MAGIC = re.compile(r"(%%?[A-Za-z]|!(?!=))")  # %name, %%name, !cmd (not the != of a continuation)
+_HELP = re.compile(r"(\?{1,2}[\w.]+|[\w.]+\?{1,2})\s*$")
 _CONTINUES = re.compile(r"^(else|elif|except|finally)\b|^[)\]}]")
 _DEFINES = re.compile(r"^(?:async\s+def|def|class)\s+([A-Za-z_]\w*)", re.MULTILINE)
 _MAX_BYTES = 5_000_000
 _MAX_JOIN = 25
+_MAX_SEGMENTS = 2000
 
 
 class SubmissionError(CnnlabError, ValueError):
@@ -128,7 +129,8 @@ def strip_ipython(source: str) -> str | None:
         lines[0] = ""
     out = []
     for line in lines:
-        if _MAGIC.match(line) or _SHELL_ASSIGN.match(line) or _HELP.match(line):
+        code = line.lstrip()[:1000]  # bounded: the patterns never see a pathological line whole
+        if _MAGIC.match(code) or _SHELL_ASSIGN.match(code) or _HELP.match(code):
             out.append("")
         else:
             out.append(line)
@@ -169,12 +171,24 @@ def split_statements(label: str, source: str, first_line: int = 1) -> tuple[list
         return [Chunk(label, source, first_line)], []
     lines = source.split("\n")
     segments = _segments(lines)
+    if len(segments) > _MAX_SEGMENTS:  # no lab file has this many statements: one problem, not minutes
+        names = tuple(_DEFINES.findall(source))
+        return [], [SyntaxProblem(label, parsed.line, parsed.message, names, first_line + len(lines) - 1)]
     chunks: list[Chunk] = []
     problems: list[SyntaxProblem] = []
+    budget = 4 * len(segments) + 100  # parse attempts: a few per statement, then the rest is one problem
     i = 0
     while i < len(segments):
         start = segments[i][0]
+        if budget <= 0:
+            rest = "\n".join(lines[start:])
+            names = tuple(_DEFINES.findall(rest))
+            problems.append(
+                SyntaxProblem(label, first_line + start, parsed.message, names, first_line + len(lines) - 1)
+            )
+            break
         for j in range(i, min(len(segments), i + _MAX_JOIN)):
+            budget -= 1
             text = "\n".join(lines[start : segments[j][1]])
             if isinstance(_parse(text, label), ast.Module):
                 chunks.append(Chunk(label, text, first_line + start))
@@ -206,6 +220,8 @@ def _read_notebook(path: Path, text: str) -> list[tuple[str, str]]:
         raise SubmissionError(message) from None
     except RecursionError:
         raise SubmissionError(f"{path}: not a Jupyter notebook (its JSON is nested too deeply)") from None
+    except ValueError as exc:  # a number too long to read, and the like
+        raise SubmissionError(f"{path}: not a Jupyter notebook ({exc})") from None
     if not isinstance(nb, dict) or not isinstance(nb.get("cells"), list):
         raise SubmissionError(f"{path}: not a Jupyter notebook in nbformat 4 (no 'cells' list)")
     cells = []
@@ -235,6 +251,8 @@ def _identity(chunks: list[Chunk]) -> dict[str, str]:
                 continue
             value = node.value.value
             if not isinstance(value, (str, int)) or isinstance(value, bool):
+                continue
+            if isinstance(value, int) and abs(value) >= 10**30:  # not a carné; str() of it may refuse
                 continue
             for target in node.targets:
                 if isinstance(target, ast.Name) and target.id in IDENTITY:
@@ -267,12 +285,18 @@ def load_submission(path: str | Path) -> Submission:
         raise SubmissionError(f"{path}: a submission must be a .py file or a .ipynb notebook")
     if not path.is_file():
         raise SubmissionError(f"{path}: no such file")
-    if path.stat().st_size > _MAX_BYTES:
+    try:
+        size = path.stat().st_size
+    except OSError as exc:
+        raise SubmissionError(f"{path}: cannot be read ({exc.strerror or exc})") from None
+    if size > _MAX_BYTES:
         raise SubmissionError(f"{path}: larger than {_MAX_BYTES // 1_000_000} MB; not a lab submission")
     try:
         text = path.read_text(encoding="utf-8-sig")
     except UnicodeDecodeError as exc:
         raise SubmissionError(f"{path}: not UTF-8 text ({exc.reason} at byte {exc.start})") from None
+    except OSError as exc:  # unreadable (permissions, a vanished file): that student's row, not the batch
+        raise SubmissionError(f"{path}: cannot be read ({exc.strerror or exc})") from None
     raw = _read_notebook(path, text) if path.suffix == ".ipynb" else [(path.name, text)]
     return _from_raw(path, raw)
 

@@ -10,13 +10,16 @@ they were used:
 - ``float(x)`` / ``int(x)`` with a size-1 array of one or more dimensions -> ``float(x.item())``;
 - ``A[idx] = v`` and ``A[idx] op= v`` where ``A`` is an array, ``v`` a size-1 array of one or more
   dimensions and ``A[idx]`` one element -> the element gets ``v``'s single value;
-- ``np.float``, ``np.int``, ``np.bool``, ``np.object``, ``np.complex``, ``np.str`` -> the builtins;
-  NumPy 2's removals ``np.float_``, ``np.complex_``, ``np.NaN``, ``np.Inf``, ``np.product``, ... -> their
-  current names.
+- ``np.float``, ``np.int``, ``np.object``, ``np.complex``, ``np.str`` -> the builtins; ``np.bool`` (NumPy 2's
+  name, missing in 1.24-1.26) -> ``np.bool_``; NumPy 2's removals ``np.float_``, ``np.complex_``,
+  ``np.NaN``, ``np.Inf``, ``np.product``, ... -> their current names;
+- ``float()`` / ``int()`` of an array of more than one element fails with one message on every NumPy.
 
 The decision and the note depend only on the values, never on which NumPy is installed, so a report is
-the same on 1.26 and on 2.x. Nothing else changes: every value is what NumPy 1.26 computes, so no wrong
-answer can pass. Notes travel to the grader, which prints them with the way to write it for NumPy 2.
+the same on 1.26 and on 2.x. The values are what NumPy 1.26 computes, so no wrong answer can pass. Two
+details differ from plain Python: in ``A[idx] op= v`` the value ``v`` is evaluated before ``A[idx]`` is
+read, and slices inside such subscripts are built with the builtin ``slice`` even where a student named
+a variable ``slice``. Notes travel to the grader, which prints them with the way to write it for NumPy 2.
 """
 
 from __future__ import annotations
@@ -35,11 +38,11 @@ _SCALAR = "__cnnlab_scalar__"
 _STORE = "__cnnlab_store__"
 _AUGSTORE = "__cnnlab_augstore__"
 _ATTR = "__cnnlab_attr__"
+_SLICE = "__cnnlab_slice__"
 
 _ALIASES = {  # removed in NumPy 1.24 (np.bool came back in 2.0 as np.bool_)
     "float": "float",
     "int": "int",
-    "bool": "bool",
     "object": "object",
     "complex": "complex",
     "str": "str",
@@ -104,6 +107,11 @@ def make_helpers(notes: Notes) -> dict[str, Any]:
     """The helpers a transformed unit calls (each gets its ``where`` and line), noting into ``notes``."""
 
     def scalar(func: Any, value: Any, where: str, line: int) -> Any:
+        if func in (builtins.float, builtins.int) and isinstance(value, np.ndarray) and value.size != 1:
+            # NumPy 1.26 and 2.x word this error differently; the report must not depend on it.
+            raise TypeError(
+                f"{func.__name__}() of an array of shape {value.shape}: only one-element arrays convert"
+            )
         if func in (builtins.float, builtins.int) and _one_value(value):
             notes.add(
                 where,
@@ -125,12 +133,14 @@ def make_helpers(notes: Notes) -> dict[str, Any]:
             value = value.reshape(())
         target[index] = value
 
-    def augstore(target: Any, index: Any, op: str, make_value: Any, where: str, line: int) -> None:
-        current = target[index]
-        store(getattr(operator, op)(current, make_value()), target, index, where, line)
+    def augstore(target: Any, index: Any, op: str, value: Any, where: str, line: int) -> None:
+        store(getattr(operator, op)(target[index], value), target, index, where, line)
 
     def attr(value: Any, name: str, where: str, line: int) -> Any:
         if _is_numpy(value):
+            if name == "bool":  # NumPy 2's name for np.bool_, missing in 1.24-1.26: the same on both
+                notes.add(where, line, "np.bool is missing in NumPy 1.24-1.26: write np.bool_ (or bool)")
+                return np.bool_
             if name in _ALIASES:
                 notes.add(where, line, f"np.{name} was removed in NumPy 1.24: write {_ALIASES[name]}")
                 return getattr(builtins, _ALIASES[name])
@@ -139,10 +149,10 @@ def make_helpers(notes: Notes) -> dict[str, Any]:
                 return getattr(value, _RENAMED[name])
         return getattr(value, name)
 
-    return {_SCALAR: scalar, _STORE: store, _AUGSTORE: augstore, _ATTR: attr}
+    return {_SCALAR: scalar, _STORE: store, _AUGSTORE: augstore, _ATTR: attr, _SLICE: builtins.slice}
 
 
-HELPERS = (_SCALAR, _STORE, _AUGSTORE, _ATTR)
+HELPERS = (_SCALAR, _STORE, _AUGSTORE, _ATTR, _SLICE)
 
 
 def _name(name: str) -> ast.Name:
@@ -153,7 +163,7 @@ def _index_expr(node: ast.expr) -> ast.expr:
     """A subscript's index as an ordinary expression (``1:3`` -> ``slice(1, 3, None)``)."""
     if isinstance(node, ast.Slice):
         parts = [p if p is not None else ast.Constant(None) for p in (node.lower, node.upper, node.step)]
-        return ast.Call(_name("slice"), parts, [])
+        return ast.Call(_name(_SLICE), parts, [])  # not the name `slice`: a student may have one
     if isinstance(node, ast.Tuple):
         return ast.Tuple([_index_expr(e) for e in node.elts], ast.Load())
     return node
@@ -174,7 +184,8 @@ class _Rewrite(ast.NodeTransformer):
 
     def visit_Attribute(self, node: ast.Attribute) -> ast.AST:
         self.generic_visit(node)
-        if isinstance(node.ctx, ast.Load) and (node.attr in _ALIASES or node.attr in _RENAMED):
+        aliased = node.attr in _ALIASES or node.attr in _RENAMED or node.attr == "bool"
+        if isinstance(node.ctx, ast.Load) and aliased:
             args = [node.value, ast.Constant(node.attr), self.where, ast.Constant(node.lineno)]
             return ast.copy_location(ast.Call(_name(_ATTR), args, []), node)
         return node
@@ -199,14 +210,13 @@ class _Rewrite(ast.NodeTransformer):
         op = _AUG_NAMES.get(type(node.op))
         if isinstance(node.target, ast.Subscript) and op is not None:
             target = node.target
-            thunk = ast.Lambda(
-                ast.arguments(posonlyargs=[], args=[], kwonlyargs=[], kw_defaults=[], defaults=[]), node.value
-            )
+            # The value is evaluated before A[idx] is read (Python reads it first); only a value with a
+            # side effect on A[idx] itself could tell, and a lambda would change scoping instead.
             args = [
                 target.value,
                 _index_expr(target.slice),
                 ast.Constant(op),
-                thunk,
+                node.value,
                 self.where,
                 ast.Constant(node.lineno),
             ]

@@ -37,7 +37,7 @@ def _set_limits(limits: dict[str, Any]) -> None:
         _, hard = resource.getrlimit(which)
         if hard != resource.RLIM_INFINITY:
             value = min(value, hard)
-        resource.setrlimit(which, (value, value if hard == resource.RLIM_INFINITY else hard))
+        resource.setrlimit(which, (value, value))  # soft = hard: the submission cannot raise it back
 
     lower(resource.RLIMIT_CORE, 0)
     lower(resource.RLIMIT_AS, int(limits["memory_mb"]) * 2**20)
@@ -89,6 +89,8 @@ def main(argv: list[str]) -> int:
     notes = compat.Notes()
     # The lab's first cell imports NumPy as np; a .py of bare functions may rely on it.
     namespace: dict[str, Any] = {"__name__": "submission", "__builtins__": builtins, "np": np}
+    if int(np.__version__.split(".")[0]) >= 2:  # NumPy 1's reprs (1.5, not np.float64(1.5)) in messages
+        np.set_printoptions(legacy="1.25")
     problems = loader.load(units, namespace, notes)
     _flush()
     _send(res_fd, {"event": "loaded", "problems": problems, "notes": notes.take()})

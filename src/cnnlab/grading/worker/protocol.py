@@ -162,6 +162,15 @@ def _leaf(tag: Any, payload: Any) -> Any:
 
 def loads(line: bytes) -> Any:
     """The value of one message line; raises :class:`ProtocolError` for anything not made by :func:`dumps`."""
+    try:
+        return _loads(line)
+    except ProtocolError:
+        raise
+    except Exception as exc:  # OverflowError of a 400-digit float, MemoryError...: still just malformed
+        raise ProtocolError(f"not a message ({type(exc).__name__})") from None
+
+
+def _loads(line: bytes) -> Any:
     if len(line) > MAX_MESSAGE:
         raise ProtocolError("the message is too large")
     _check_nesting(line)
