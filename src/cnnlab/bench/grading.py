@@ -41,6 +41,7 @@ def _class(folder: Path, n: int) -> list[Path]:
 def run(quick: bool = False) -> list[dict]:
     from cnnlab.grading import NO_ISOLATION, IsolationUnavailable, grade_submission, grade_submissions
     from cnnlab.grading.isolation import check_available
+    from cnnlab.grading.roster import expand
 
     if not SUBMISSIONS.is_dir():
         return [row("grading", "class", None, "", note=f"skipped: no test submissions at {SUBMISSIONS}")]
@@ -51,8 +52,10 @@ def run(quick: bool = False) -> list[dict]:
     n = 20 if quick else 100
     rows = []
     with tempfile.TemporaryDirectory(prefix="cnnlab-bench-grade-") as tmp:
-        paths = _class(Path(tmp), n)
+        _class(Path(tmp), n)
         start = time.perf_counter()
+        entries = expand([Path(tmp)])  # as `cnnlab grade FOLDER --jobs 2` does, reading included
+        paths = [e.path for e in entries]
         reports = grade_submissions(paths, jobs=2, scheme="full", isolation=isolation)
         elapsed = time.perf_counter() - start
         assert len(reports) == n
