@@ -61,6 +61,7 @@ def test_deep_values_are_cut_at_the_depth_limit():
         b'{"token": "x"}',
         b"[]",
         json.dumps([["l", 1]] * 20 + [["i", 0]]).encode(),  # nested deeper than allowed
+        b"[" + b"1," * 1_000_000 + b"1]",  # a million numbers: refused before json.loads builds them
     ],
 )
 def test_malformed_messages_are_refused(line):

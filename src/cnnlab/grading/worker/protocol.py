@@ -126,16 +126,34 @@ def dumps(value: Any) -> bytes:
 
 
 def _check_nesting(line: bytes) -> None:
-    """Every bracket in a message is structural (strings are base64): the list of lists is depth 2."""
+    """Every bracket in a message is structural (strings are base64): the list of lists is depth 2.
+
+    Vectorised over chunks of 1 MiB, so checking a 32 MiB line costs a few MiB, not eight times its size.
+    """
     raw = np.frombuffer(line, dtype=np.uint8)
-    opening = (raw == ord("[")) | (raw == ord("{"))
-    closing = (raw == ord("]")) | (raw == ord("}"))
-    if opening.any() or closing.any():
-        depth = np.cumsum(opening.astype(np.int64) - closing.astype(np.int64))
-        if depth.max() > 2 or depth.min() < 0:
-            raise ProtocolError("the message is nested too deeply")
-    if (raw == ord('"')).sum() % 2:
+    depth = 0
+    quotes = 0
+    opening = 0
+    commas = 0
+    step = 2**20
+    for start in range(0, raw.size, step):
+        chunk = raw[start : start + step]
+        delta = (chunk == ord("[")).astype(np.int32) + (chunk == ord("{"))
+        delta -= (chunk == ord("]")).astype(np.int32) + (chunk == ord("}"))
+        if delta.any():
+            running = np.cumsum(delta) + depth
+            if running.max() > 2 or running.min() < 0:
+                raise ProtocolError("the message is nested too deeply")
+            depth = int(running[-1])
+        quotes += int(np.count_nonzero(chunk == ord('"')))
+        opening += int(np.count_nonzero(chunk == ord("[")))
+        commas += int(np.count_nonzero(chunk == ord(",")))
+    if quotes % 2:
         raise ProtocolError("the message has an unterminated string")
+    # Nodes are [tag, payload]: a node is one "[" and at most two commas. Bounding both bounds what
+    # json.loads builds (a list of a million numbers would cost far more memory than its bytes).
+    if opening > MAX_NODES + 1 or commas > 2 * MAX_NODES + 1:
+        raise ProtocolError(f"the message has more than {MAX_NODES} parts")
 
 
 def _leaf(tag: Any, payload: Any) -> Any:
