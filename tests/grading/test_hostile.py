@@ -319,9 +319,10 @@ def _alive_workers() -> list[psutil.Process]:
     found = []
     for p in psutil.Process().children(recursive=True):
         try:
-            if p.status() != psutil.STATUS_ZOMBIE:
+            cmdline = " ".join(p.cmdline())
+            if p.status() != psutil.STATUS_ZOMBIE and ("bwrap" in cmdline or "cnnlab_worker" in cmdline):
                 found.append(p)
-        except psutil.NoSuchProcess:
+        except psutil.Error:  # gone meanwhile, or a zombie whose command line cannot be read
             pass
     return found
 
