@@ -11,7 +11,7 @@ any change that moves them.
 - PyTorch threads: the ``lab`` recipe for 4 epochs with 1 thread and with every CPU, on the machine as it
   is and with one busy process per CPU beside it (what ``default_torch_threads`` is chosen from).
 
-Usage: python benchmarks/accuracy.py [--seeds 2023,2024,2025] [--numpy-seeds 2023] [--quick]
+Usage: python benchmarks/accuracy.py [--seeds 2023,2024,2025] [--numpy-seeds 2023] [--quick] [--render]
 """
 
 from __future__ import annotations
@@ -132,17 +132,11 @@ def _summary(rows: list[dict]) -> str:
 def write(results: dict) -> None:
     DOCS.mkdir(exist_ok=True)
     (DOCS / "figures.json").write_text(json.dumps(results, indent=2) + "\n")
+    incomplete = "**Incomplete**: the command was stopped before its last run; the rows below were measured."
     lines = [
         "# Measured figures (written by `make accuracy`; do not edit by hand)",
         "",
-        *(
-            []
-            if results.get("complete")
-            else [
-                "**Incomplete**: the command was stopped before its last run; the rows below are measured.",
-                "",
-            ]
-        ),
+        *([] if results.get("complete", True) else [incomplete, ""]),
         f"Commit `{results['commit']}`, {results['date']}, {results['machine']}. Test accuracy on the lab's",
         "Kaggle photos (557 train, 140 test), `cnn` model (548,258 parameters), one thread per run; the",
         "runs are deterministic, so the same commit gives the same numbers.",
@@ -178,7 +172,11 @@ def main() -> int:
     parser.add_argument("--seeds", default="2023,2024,2025")
     parser.add_argument("--numpy-seeds", default="2023")
     parser.add_argument("--quick", action="store_true", help="2 epochs per run, for checking the script")
+    parser.add_argument("--render", action="store_true", help="only rewrite figures.md from figures.json")
     args = parser.parse_args()
+    if args.render:
+        write(json.loads((DOCS / "figures.json").read_text()))
+        return 0
     data = real_photos()
     if data is None:
         print("the Kaggle photos are not here (set CNNLAB_REAL_DATA); nothing measured", file=sys.stderr)
@@ -188,24 +186,31 @@ def main() -> int:
     runs = []
     plan = [("torch", "lab", s) for s in seeds] + [("torch", "improved", s) for s in seeds]
     plan += [("numpy", "improved", int(s)) for s in args.numpy_seeds.split(",") if s]
-    for backend, recipe, seed in plan:
-        r = test_accuracy(backend, recipe, seed, data, epochs)
-        print(
-            f"{recipe:9s} {backend:6s} seed {seed}: {100 * r['test_accuracy']:.2f}% ({r['seconds']:.0f} s)",
-            flush=True,
-        )
-        runs.append(r)
     results = {
-        "commit": commit(),
+        "commit": commit(),  # of the code that runs: taken before the first run
         "date": dt.date.today().isoformat(),
         "machine": f"{os.cpu_count()} CPUs",
+        "complete": False,
         "runs": runs,
-        "threads": [] if args.quick else threads_table(data),
+        "threads": [],
     }
+    # the lab recipe first, then the threads table (measured before the long runs), then the rest; the
+    # file is rewritten after each step and marked incomplete until the last one
+    for i, (backend, recipe, seed) in enumerate(plan):
+        r = test_accuracy(backend, recipe, seed, data, epochs)
+        line = f"{recipe:9s} {backend:6s} seed {seed}: {100 * r['test_accuracy']:.2f}% ({r['seconds']:.0f} s)"
+        print(line, flush=True)
+        runs.append(r)
+        if args.quick:
+            continue
+        if i == len(seeds) - 1:
+            results["threads"] = threads_table(data)
+            print("threads:", json.dumps(results["threads"]), flush=True)
+        results["complete"] = i == len(plan) - 1
+        write(results)
     if args.quick:
         print(json.dumps(results, indent=2))
         return 0
-    write(results)
     print(f"wrote {DOCS / 'figures.md'}")
     return 0
 
