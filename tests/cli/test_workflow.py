@@ -186,7 +186,12 @@ def test_ctrl_c_keeps_a_checkpoint_and_resume_finishes(data, tmp_path):
         out,
     ]
     proc = subprocess.Popen(
-        [str(CNNLAB), *map(str, args)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        [str(CNNLAB), *map(str, args)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        # as from a shell: an earlier test in this worker may have left SIGINT ignored, which a child inherits
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
     try:
         seen = []

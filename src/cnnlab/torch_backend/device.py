@@ -72,6 +72,7 @@ def default_torch_threads(processes: int = 1) -> int:
     return max(1, min(TORCH_DEFAULT_THREADS, cpus() // max(1, processes)))
 
 
-#: Measured on the 2-core development machine (lab recipe, 4 epochs, see docs/figures.md): set in
-#: :func:`default_torch_threads`.
+#: One thread per process: on the shared 2-core development machine the lab recipe (4 epochs) took
+#: 4.9 s with 1 thread and 7.0 s with 2, and beside two busy processes 9.1 s against 17.5 s
+#: (docs/figures.md, ``make accuracy``); at a quieter moment 2 threads were only ~1.15x faster (3.9 vs 4.4 s).
 TORCH_DEFAULT_THREADS = 1
