@@ -10,8 +10,6 @@ from __future__ import annotations
 import ast
 from pathlib import Path
 
-import pytest
-
 import cnnlab
 
 SRC = Path(cnnlab.__file__).resolve().parent
@@ -98,23 +96,9 @@ def test_the_graph_sees_lazy_imports():
     assert "cnnlab.torch_backend.engine" in graph["cnnlab.backends"]
 
 
-#: Cycles known on main and owned by another part, each with its strict xfail below: the suite stays
-#: green meanwhile, and the xfail turns red the day the cycle is gone (then delete both).
-KNOWN = [["cnnlab.explore.app", "cnnlab.explore.serve"]]
-
-
 def test_no_import_cycle_in_cnnlab():
-    found = [c for c in cycles(import_graph()) if c not in KNOWN]
+    found = cycles(import_graph())
     assert found == [], "import cycles: " + "; ".join(" <-> ".join(c) for c in found)
-
-
-@pytest.mark.xfail(
-    strict=True,
-    reason="explore/app.py re-exports explore/serve.py, whose serve() imports app.create_app lazily "
-    "(commit c68faf6); the explorer's owner breaks it (e.g. serve() takes the app factory)",
-)
-def test_the_explorer_has_no_import_cycle():
-    assert ["cnnlab.explore.app", "cnnlab.explore.serve"] not in cycles(import_graph())
 
 
 def test_the_floor_and_the_layers():

@@ -5,7 +5,8 @@ Tabs (one file each): :mod:`~cnnlab.explore.conv_tab` (Convolution), :mod:`~cnnl
 :mod:`~cnnlab.explore.model_tab` (Model, with ``--run``). Every number comes from
 :mod:`cnnlab.explore.compute` (that is, :mod:`cnnlab.ops`) or from the run's own predictor and backend;
 every control's value is checked against :mod:`cnnlab.explore.bounds` on the server.
-``create_app(run_dir=None)`` builds the :class:`shiny.App`; :mod:`cnnlab.explore.serve` serves it.
+``create_app(run_dir=None)`` builds the :class:`shiny.App`; :mod:`cnnlab.explore.serve` (which imports
+this module, never the reverse) serves it.
 """
 
 from __future__ import annotations
@@ -18,7 +19,6 @@ from shiny import App, ui
 
 from cnnlab.explore import backward_tab, conv_tab, model_tab, pool_tab
 from cnnlab.explore import html as H
-from cnnlab.explore.serve import UploadLimit, bind, serve  # noqa: F401 - the serving half, re-exported
 
 #: The module ids of the tabs (each control's id in the page is ``"<tab>-<name>"``, e.g. ``conv-pad``).
 CONV, BACKWARD, POOL, MODEL = "conv", "bwd", "pool", "model"

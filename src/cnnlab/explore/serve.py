@@ -13,6 +13,7 @@ from typing import Any
 
 from cnnlab.errors import CnnlabError
 from cnnlab.explore import compute as C
+from cnnlab.explore.app import create_app
 
 
 # -- serving --------------------------------------------------------------------------------------------
@@ -86,8 +87,6 @@ def bind(host: str, port: int) -> socket.socket:
 def serve(host: str = "127.0.0.1", port: int = 8000, run_dir: str | os.PathLike | None = None) -> None:
     """Serve the explorer on ``host:port`` until Ctrl-C; prints the URL (with the real port) first."""
     import uvicorn
-
-    from cnnlab.explore.app import create_app
 
     app = create_app(run_dir)
     sock = bind(host, port)
