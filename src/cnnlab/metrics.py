@@ -16,9 +16,7 @@ def confusion_matrix(y_true: np.ndarray, y_pred: np.ndarray, num_classes: int) -
     return cm
 
 
-def classification_report(
-    y_true: np.ndarray, y_pred: np.ndarray, classes: list[str]
-) -> dict[str, object]:
+def classification_report(y_true: np.ndarray, y_pred: np.ndarray, classes: list[str]) -> dict[str, object]:
     """Accuracy, the confusion matrix and per-class precision, recall, F1 and support.
 
     ``precision_k = C[k,k] / sum_i C[i,k]``, ``recall_k = C[k,k] / sum_j C[k,j]``,

@@ -41,8 +41,15 @@ def row(
     ok: bool | None = None,
     note: str = "",
 ) -> dict:
-    return {"benchmark": benchmark, "case": case, "value": value, "unit": unit, "target": target, "ok": ok,
-            "note": note}
+    return {
+        "benchmark": benchmark,
+        "case": case,
+        "value": value,
+        "unit": unit,
+        "target": target,
+        "ok": ok,
+        "note": note,
+    }
 
 
 def run_all(only: Iterable[str] | None = None, quick: bool = False) -> list[dict]:

@@ -132,7 +132,7 @@ def run_notes(cfg: dict[str, Any], rows: list[dict], test: dict | None) -> list[
     notes = []
     if rows and all(r.get("val_acc") is None for r in rows):
         notes.append(
-            "This run had no validation split, so its \"best\" checkpoint is the last epoch and the curves "
+            'This run had no validation split, so its "best" checkpoint is the last epoch and the curves '
             "show training only. For held-out curves and a best epoch chosen on held-out images, train with "
             "--val-fraction 0.15, or compare recipes with cnnlab cv."
         )
