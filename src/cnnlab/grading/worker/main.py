@@ -47,7 +47,12 @@ def _set_limits(limits: dict[str, Any]) -> None:
 
 
 def _send(fd: int, message: dict[str, Any]) -> None:
-    data = protocol.dumps(message)
+    """Write ``message``; one too large to travel goes as a failed result with the reason instead."""
+    try:
+        data = protocol.dumps(message)
+    except protocol.ProtocolError as exc:
+        failed = {k: v for k, v in message.items() if k != "value"}
+        data = protocol.dumps({**failed, "ok": False, "reason": str(exc)})
     view = memoryview(data)
     while view:
         view = view[os.write(fd, view) :]
@@ -57,14 +62,6 @@ def _flush() -> None:
     for stream in (sys.stdout, sys.stderr):
         with contextlib.suppress(Exception):  # a closed or replaced stream is the student's doing
             stream.flush()
-
-
-def _reply_value(reply: dict[str, Any], value: Any) -> dict[str, Any]:
-    try:
-        protocol.dumps(value)
-    except protocol.ProtocolError as exc:
-        return {**reply, "ok": False, "reason": str(exc)}
-    return {**reply, "ok": True, "value": value}
 
 
 def _close_other_fds(keep: set[int]) -> None:
@@ -106,7 +103,7 @@ def main(argv: list[str]) -> int:
         else:
             try:
                 value = func(*request["args"], **request["kwargs"])
-                reply = _reply_value(reply, value)
+                reply.update(ok=True, value=value)  # encoded once, by _send
             except BaseException as exc:
                 reply.update(ok=False, reason=loader.describe_exception(exc, labels))
         reply["notes"] = notes.take()
