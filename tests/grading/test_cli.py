@@ -90,3 +90,13 @@ def test_errors_are_one_line():
     assert result.stderr.strip() == "cnnlab: error: no-such-file.py: no such file"
     result = cnnlab("grade")
     assert result.returncode != 0 and "--reference" in result.stderr
+
+
+def test_a_bad_output_path_is_refused_before_anything_is_graded(tmp_path):
+    not_a_folder = tmp_path / "file"
+    not_a_folder.write_text("x")
+    result = cnnlab("grade", str(SUBMISSIONS / "correct.py"), "--feedback", str(not_a_folder / "fb"))
+    assert result.returncode != 0 and result.stdout == ""  # no report: it stopped before grading
+    assert result.stderr.count("\n") == 1 and "cannot write feedback pages" in result.stderr
+    result = cnnlab("grade", str(SUBMISSIONS / "correct.py"), "--csv", str(tmp_path / "nope" / "m.csv"))
+    assert result.returncode != 0 and "is not a folder" in result.stderr

@@ -121,6 +121,14 @@ def grade(
 
     if not submissions and not reference:
         raise typer.BadParameter("give a .py or .ipynb file, a folder of them, or --reference")
+    # Where the results go is checked before anything is graded, so no grading is lost to a bad path.
+    if feedback is not None:
+        try:
+            feedback.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise typer.BadParameter(f"cannot write feedback pages to {feedback}: {exc.strerror}") from None
+    if csv_out is not None and not csv_out.parent.is_dir():
+        raise typer.BadParameter(f"cannot write {csv_out}: {csv_out.parent} is not a folder")
     limits = Limits(timeout=timeout, total_timeout=max(total_timeout, timeout), memory_mb=memory)
     seed = seed if seed is not None or scheme is Scheme.lab else new_seed()
     reports = []
