@@ -1,6 +1,9 @@
-"""``cnnlab grade``: the lab's auto-grader for students' ``.py`` / ``.ipynb`` files (70 marks).
+"""``cnnlab grade``: the lab's auto-grader for students' ``.py`` / ``.ipynb`` files (100 marks).
 
-One submission: one line per check (exercise, ✓/✘, marks, the reason for a failure), then ``N / 70 marks``.
+The eight functions (70 marks), exercise 8 (20) and Part 2 (10: the ``CNNClassifier`` trained with the
+lab's recipe on ``--data``'s photos; without ``--data`` it is not graded and totals read N / 90).
+One submission: one line per check (exercise, ✓/✘, marks, the reason for a failure), a subtotal per
+part, then ``N / M marks``.
 Several (paths, a folder of files, or a folder of student folders): a CSV of marks per student on stdout,
 or in the file given with ``--csv`` (then stdout gets one total per student). ``--json`` prints the whole
 report (a list for several). ``--feedback DIR`` writes one HTML page per student. ``--scheme lab`` marks
@@ -68,7 +71,7 @@ def _warn_shared_carnes(reports: list) -> None:
 @app.command(
     "grade",
     epilog="Examples:  cnnlab grade alice.ipynb  |  cnnlab grade submissions/ --csv marks.csv --jobs 2  |  "
-    "cnnlab grade subs/ --feedback feedback/ --seed 42  |  cnnlab grade bob.py --scheme lab --json  |  "
+    "cnnlab grade subs/ --data cats-and-dogs/ --jobs 2  |  cnnlab grade subs/ --feedback feedback/ --seed 42  |  cnnlab grade bob.py --scheme lab --json  |  "
     "cnnlab grade --reference",
 )
 def grade(
@@ -112,8 +115,21 @@ def grade(
             "--no-isolation", help="Grade without OS isolation (only where bubblewrap is unavailable)."
         ),
     ] = False,
+    data: Annotated[
+        Path | None,
+        typer.Option(
+            help="The Kaggle photos (train/{cats,dogs}, test/{cats,dogs}): Part 2's model is trained on "
+            "them (the lab's recipe, 1-2 minutes per student) for its 10 marks. Without it Part 2's "
+            "accuracy is not graded (totals out of 90).",
+            show_default=False,
+        ),
+    ] = None,
+    train_timeout: Annotated[
+        float, typer.Option(help="Seconds allowed for Part 2's training of one student's model.", min=10.0)
+    ] = 900.0,
 ) -> None:
-    """Grade the lab's eight functions in students' files: 15 checks, 70 marks, each in an isolated worker."""
+    """Grade students' files: the lab's eight functions (70 marks), exercise 8 (20) and Part 2 (10, with
+    --data), each part in an isolated worker."""
     from cnnlab.grading import NO_ISOLATION, Limits, grade_submissions, new_seed, reference_submission
     from cnnlab.grading.isolation import check_available
     from cnnlab.grading.report import write_csv
@@ -130,6 +146,13 @@ def grade(
     if csv_out is not None and not csv_out.parent.is_dir():
         raise typer.BadParameter(f"cannot write {csv_out}: {csv_out.parent} is not a folder")
     limits = Limits(timeout=timeout, total_timeout=max(total_timeout, timeout), memory_mb=memory)
+    photos = None
+    if data is not None:
+        from cnnlab.grading.part2 import load_part2_data
+
+        photos = load_part2_data(data)  # a DataError is one line, from the CLI's error handler
+        for skipped in photos.skipped:
+            print(f"warning: skipped {skipped}", file=sys.stderr)
     seed = seed if seed is not None or scheme is Scheme.lab else new_seed()
     reports = []
     if submissions:
@@ -148,6 +171,8 @@ def grade(
             unreadable=unreadable,
             warnings=[e.warnings for e in entries],
             missing=[e.missing for e in entries],
+            data=photos,
+            train_timeout=train_timeout,
         )
     if reference:
         refs = [reference_submission(m) for m in REFERENCE_MODULES]
@@ -160,6 +185,8 @@ def grade(
             seed=seed,
             isolation=NO_ISOLATION,  # cnnlab's own code
             allow_cnnlab=True,
+            data=photos,
+            train_timeout=train_timeout,
         )
     several = len(reports) > 1
     _warn_shared_carnes(reports)

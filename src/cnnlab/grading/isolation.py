@@ -38,7 +38,9 @@ from __future__ import annotations
 
 import errno
 import functools
+import importlib.metadata
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -183,6 +185,78 @@ def _numpy_dirs() -> list[tuple[str, str]]:
     return pairs
 
 
+def _requirement_names(dist: importlib.metadata.Distribution) -> list[str]:
+    """The distributions ``dist`` needs (its requirements without extras whose markers hold here)."""
+    names = []
+    for text in dist.requires or []:
+        name, _, marker = text.partition(";")
+        if "extra" in marker:
+            continue
+        if marker.strip():
+            try:
+                from packaging.markers import Marker
+            except ImportError:  # without packaging: take it if it is installed
+                pass
+            else:
+                if not Marker(marker).evaluate():
+                    continue
+        names.append(re.split(r"[\s<>=!~\[(]", name.strip(), maxsplit=1)[0])
+    return names
+
+
+def _top_level(dist: importlib.metadata.Distribution) -> set[str]:
+    """The top-level packages and modules a distribution installs (``torch``, ``typing_extensions.py``)."""
+    tops = set()
+    for f in dist.files or []:
+        first = f.parts[0] if f.parts else ""
+        if not first or first in ("..", "bin", "__pycache__") or first.endswith((".dist-info", ".egg-info")):
+            continue
+        if len(f.parts) == 1 and not first.endswith((".py", ".so", ".pth")):
+            continue
+        if first.endswith(".pth"):
+            continue
+        tops.add(first)
+    return tops
+
+
+#: NumPy is bound on its own; build tools are not needed to import anything.
+_NOT_BOUND = frozenset({"numpy", "setuptools", "pip", "wheel"})
+
+
+@functools.cache
+def package_dirs(name: str) -> tuple[tuple[str, str], ...]:
+    """``(host path, sandbox path)`` of distribution ``name`` and everything it needs, to bind read-only.
+
+    E.g. ``torch``: torch, functorch, torchgen, sympy, mpmath, networkx, jinja2, markupsafe, filelock,
+    fsspec, typing_extensions (PyTorch's optimizers import ``torch._dynamo``, which imports sympy). NumPy
+    is bound on its own. Raises :class:`IsolationUnavailable` when ``name`` is not installed.
+    """
+    try:
+        root = importlib.metadata.distribution(name)
+    except importlib.metadata.PackageNotFoundError:
+        raise IsolationUnavailable(f"{name} is not installed where the grader runs") from None
+    seen: dict[str, importlib.metadata.Distribution] = {}
+    todo = [root]
+    while todo:
+        dist = todo.pop()
+        key = (dist.metadata["Name"] or "").lower().replace("_", "-")
+        if key in seen or key in _NOT_BOUND:
+            continue
+        seen[key] = dist
+        for req in _requirement_names(dist):
+            try:
+                todo.append(importlib.metadata.distribution(req))
+            except importlib.metadata.PackageNotFoundError:
+                continue  # not needed to import (setuptools, optional parts)
+    pairs = []
+    for dist in seen.values():
+        for top in sorted(_top_level(dist)):
+            path = Path(str(dist.locate_file(top))).resolve()
+            if path.exists():
+                pairs.append((str(path), f"{SANDBOX_LIB}/{top}"))
+    return tuple(sorted(set(pairs)))
+
+
 def _system_dirs() -> list[str]:
     args: list[str] = ["--ro-bind", "/usr", "/usr"]
     for top in ("/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32"):
@@ -203,8 +277,14 @@ def _hidden_site_dirs(prefix: str) -> list[str]:
     return sorted(p for p in found if os.path.isdir(p))
 
 
-def command(python_args: list[str], *, scratch_mb: int, seccomp_fd: int) -> list[str]:
-    """The bubblewrap command line that runs ``python -I -S python_args...`` in the sandbox."""
+def command(
+    python_args: list[str], *, scratch_mb: int, seccomp_fd: int, packages: tuple[str, ...] = ()
+) -> list[str]:
+    """The bubblewrap command line that runs ``python -I -S python_args...`` in the sandbox.
+
+    ``packages``: distributions made importable too (read-only, with what they need): ``("torch",)``
+    for Part 2 (:func:`package_dirs`).
+    """
     executable, prefix = _interpreter()
     args = [_bwrap(), "--unshare-all", "--unshare-user", "--disable-userns", "--die-with-parent"]
     args += ["--new-session", "--hostname", "grader", "--cap-drop", "ALL"]
@@ -219,6 +299,9 @@ def command(python_args: list[str], *, scratch_mb: int, seccomp_fd: int) -> list
         args += _hide(site)
     for source, dest in _numpy_dirs():
         args += ["--ro-bind", source, dest]
+    for package in packages:
+        for source, dest in package_dirs(package):
+            args += ["--ro-bind", source, dest]
     args += ["--ro-bind", str(WORKER_PACKAGE.resolve()), f"{SANDBOX_LIB}/cnnlab_worker"]
     args += ["--size", str(scratch_mb * 2**20), "--tmpfs", SANDBOX_WORK, "--chdir", SANDBOX_WORK]
     args += ["--symlink", SANDBOX_WORK, "/tmp", "--proc", "/proc", "--dev", "/dev"]

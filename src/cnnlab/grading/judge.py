@@ -16,7 +16,7 @@ values"), never an expected value; its hint (for feedback files) says what such 
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -24,10 +24,10 @@ import numpy as np
 from cnnlab.grading.cases import Case, cases
 from cnnlab.grading.hashing import CheckFailed
 from cnnlab.grading.lab import CHECKS, Check, describe_value
-from cnnlab.grading.report import CheckResult, Report
+from cnnlab.grading.report import CheckResult
 from cnnlab.grading.sandbox import Answer
 
-__all__ = ["HINTS", "expected_results", "grade_functions", "judge", "pool_backward_all_maxima"]
+__all__ = ["HINTS", "copy_value", "expected_results", "judge", "pool_backward_all_maxima"]
 
 RTOL = 1e-5
 ATOL = 1e-6
@@ -129,17 +129,21 @@ def _as_array(value: Any, what: str) -> np.ndarray:
     return arr
 
 
-def _close(got: np.ndarray, expected: np.ndarray) -> bool:
+def _close(got: np.ndarray, expected: np.ndarray, relative: bool = False) -> bool:
     expected = np.asarray(expected, dtype=np.float64)
-    scale = max(1.0, float(np.max(np.abs(expected)))) if expected.size else 1.0
+    largest = float(np.max(np.abs(expected))) if expected.size else 0.0
+    scale = (largest or 1.0) if relative else max(1.0, largest)
     return bool(np.allclose(got.astype(np.float64), expected, rtol=RTOL, atol=ATOL * scale))
 
 
-def compare_array(value: Any, accepted: Sequence[Any], what: str, boolean: bool = False) -> None:
+def compare_array(
+    value: Any, accepted: Sequence[Any], what: str, boolean: bool = False, relative: bool = False
+) -> None:
     """Raise :class:`CheckFailed` unless ``value`` equals one of ``accepted`` (shape, dtype kind, allclose).
 
     ``boolean`` (masks): a bool array, or numbers that are exactly 0 and 1, pass; otherwise the values
-    must be floating point when the expected ones are.
+    must be floating point when the expected ones are. ``relative``: ``atol = 1e-6 * max|expected|``
+    without the floor of 1 (gradients of small weights are small, and so are their errors).
     """
     got = _as_array(value, what)
     shapes = {np.shape(a) for a in accepted}
@@ -151,7 +155,7 @@ def compare_array(value: Any, accepted: Sequence[Any], what: str, boolean: bool 
         raise CheckFailed(f"{what} has dtype {got.dtype}, expected floating-point numbers")
     if not np.isfinite(got.astype(np.float64)).all():
         raise CheckFailed(f"{what} holds NaN or infinity")
-    if not any(_close(got, a) for a in accepted):
+    if not any(_close(got, a, relative) for a in accepted):
         raise CheckFailed("wrong values" if what == "the answer" else f"{what}: wrong values")
 
 
@@ -260,38 +264,14 @@ def judge(
     return results
 
 
-def grade_functions(
-    functions: Mapping[str, Any], student: str = "", scheme: str = "lab", seed: int | None = None
-) -> Report:
-    """Grade functions of this process (``grade_functions(globals())`` at the end of the notebook).
-
-    No sandbox: the functions run here, without time or memory limits. For untrusted files use
-    :func:`cnnlab.grading.grade_submission`.
-    """
-    from cnnlab.grading.marks import failure_reason
-
-    chosen, accepted = scheme_cases(scheme, seed)
-    answers = []
-    for case in chosen:
-        func: Callable[..., Any] | None = functions.get(case.function)
-        if not callable(func):
-            answers.append(Answer(False, reason=f"missing: {case.function} is not defined"))
-            continue
-        args, kwargs = _copy(case.args), _copy(case.kwargs)
-        try:
-            answers.append(Answer(True, value=func(*args, **kwargs)))
-        except (Exception, SystemExit) as exc:
-            answers.append(Answer(False, reason=failure_reason(exc)))
-    return Report(student, judge(chosen, answers, accepted), scheme=scheme, seed=seed)
-
-
-def _copy(value: Any) -> Any:
+def copy_value(value: Any) -> Any:
+    """A deep copy of arrays, tuples, lists and dicts (what a call may modify in place)."""
     if isinstance(value, np.ndarray):
         return value.copy()
     if isinstance(value, tuple):
-        return tuple(_copy(v) for v in value)
+        return tuple(copy_value(v) for v in value)
     if isinstance(value, list):
-        return [_copy(v) for v in value]
+        return [copy_value(v) for v in value]
     if isinstance(value, dict):
-        return {k: _copy(v) for k, v in value.items()}
+        return {k: copy_value(v) for k, v in value.items()}
     return value

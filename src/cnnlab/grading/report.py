@@ -15,7 +15,7 @@ import re
 from dataclasses import asdict, dataclass, field
 from typing import IO, Any
 
-__all__ = ["CheckResult", "Member", "Report", "clean", "csv_cell", "write_csv"]
+__all__ = ["PARTS", "CheckResult", "Member", "Report", "clean", "csv_cell", "write_csv"]
 
 TICK = "✓"
 CROSS = "✘"
@@ -46,9 +46,18 @@ def csv_cell(value: Any) -> Any:
     return "'" + text if text.startswith(_FORMULA) else text
 
 
+#: The lab's three marked parts, in the notebook's order (the identity checks carry no marks).
+PARTS = ("functions", "exercise 8", "part 2")
+
+
 @dataclass(frozen=True)
 class CheckResult:
-    """The outcome of one check: what the JSON output, the CSV and the feedback show."""
+    """The outcome of one check: what the JSON output, the CSV and the feedback show.
+
+    ``part``: one of :data:`PARTS` (or ``"identity"``). ``available``: False for a check that could not
+    be run here (Part 2's accuracy without ``--data``): it counts in neither the marks nor the total.
+    ``detail``: what was measured, for a pass as for a failure (``"test accuracy 62.86% (88 of 140)"``).
+    """
 
     exercise: str
     check: str
@@ -57,6 +66,9 @@ class CheckResult:
     passed: bool
     reason: str = ""
     hint: str = ""
+    part: str = "functions"
+    available: bool = True
+    detail: str = ""  # what was measured, shown with a pass too (Part 2's test accuracy)
 
     @property
     def key(self) -> str:
@@ -98,11 +110,20 @@ class Report:
 
     @property
     def total(self) -> int:
-        return sum(c.marks for c in self.checks)
+        return sum(c.marks for c in self.checks if c.available)
 
     @property
     def available(self) -> int:
-        return sum(c.max for c in self.checks)
+        return sum(c.max for c in self.checks if c.available)
+
+    def parts(self) -> dict[str, tuple[int, int]]:
+        """``{part: (marks, available)}`` for each of :data:`PARTS` this report has checks of."""
+        out = {}
+        for part in PARTS:
+            checks = [c for c in self.checks if c.part == part and c.available]
+            if any(c.part == part for c in self.checks):
+                out[part] = (sum(c.marks for c in checks), sum(c.max for c in checks))
+        return out
 
     @property
     def percentage(self) -> float:
@@ -117,6 +138,7 @@ class Report:
             "total": self.total,
             "available": self.available,
             "percentage": self.percentage,
+            "parts": {p: {"marks": m, "available": a} for p, (m, a) in self.parts().items()},
             "scheme": self.scheme,
             "seed": self.seed,
             "checks": [
@@ -135,11 +157,21 @@ class Report:
     def format_text(self) -> str:
         """One line per check (exercise, ✓/✘, marks, the reason of a failure), notes, then ``N / M marks``."""
         width = max((len(c.exercise) for c in self.checks), default=0)
+        check_width = max((len(c.check) for c in self.checks), default=0)
         lines = []
-        for c in self.checks:
-            mark = TICK if c.passed else CROSS
-            line = f"{c.exercise:<{width}}  {c.check:<7}  {mark}  {c.marks:>2}/{c.max:<2}"
-            lines.append(line.rstrip() if c.passed else f"{line}  {clean(c.reason)}")
+        parts = self.parts()
+        for i, c in enumerate(self.checks):
+            mark = TICK if c.passed else ("-" if not c.available else CROSS)
+            line = f"{c.exercise:<{width}}  {c.check:<{check_width}}  {mark}  {c.marks:>2}/{c.max:<2}"
+            lines.append(
+                (f"{line}  {clean(c.detail)}" if c.detail else line.rstrip())
+                if c.passed
+                else f"{line}  {clean(c.reason)}"
+            )
+            last = i + 1 == len(self.checks) or self.checks[i + 1].part != c.part
+            if last and c.part in parts and len(parts) > 1:
+                got, out_of = parts[c.part]
+                lines.append(f"{'':<{width}}  = {c.part}: {got} / {out_of}")
         lines += [f"problem: {clean(p)}" for p in self.problems]
         lines += [f"warning: {clean(p)}" for p in self.warnings]
         lines += [f"numpy: {clean(p)}" for p in self.notes]
@@ -159,7 +191,10 @@ class Report:
     def _repr_html_(self) -> str:
         from cnnlab.grading.marks import MarkRecord, Summary
 
-        records = [MarkRecord(c.key, c.marks, c.max, c.passed, clean(c.reason)) for c in self.checks]
+        records = [
+            MarkRecord(c.key, c.marks, c.max if c.available else 0, c.passed, clean(c.reason))
+            for c in self.checks
+        ]
         return Summary(records, clean(self.student))._repr_html_()
 
     def rows(self) -> list[tuple[str, str]]:
@@ -174,13 +209,16 @@ class Report:
         rows = []
         for c in self.checks:
             sign, colour = (TICK, "#1a7f37") if c.passed else (CROSS, "#cf222e")
-            reason = "" if c.passed else e(clean(c.reason))
+            if not c.available:
+                sign, colour = "-", "#57606a"
+            reason = e(clean(c.detail)) if c.passed else e(clean(c.reason))
             hint = "" if c.passed else e(clean(c.hint))
             rows.append(
                 f'<tr><td style="color:{colour}">{sign}</td><td>{e(c.exercise)}</td><td>{e(c.check)}</td>'
                 f"<td>{c.marks} / {c.max}</td><td>{reason}</td><td>{hint}</td></tr>"
             )
-        extra = ""
+        parts = "".join(f"<li>{e(p)}: {m} / {a}</li>" for p, (m, a) in self.parts().items())
+        extra = f"<h2>Parts</h2><ul>{parts}</ul>" if parts else ""
         for title, items in (
             ("Problems", self.problems),
             ("Warnings", self.warnings),
@@ -213,6 +251,7 @@ def csv_header(check_keys: list[str]) -> list[str]:
         "total",
         "percentage",
         "available",
+        *PARTS,
         *check_keys,
         "scheme",
         "seed",
@@ -233,9 +272,11 @@ def write_csv(reports: list[Report], out: IO[str]) -> None:
     writer = csv.writer(out)
     writer.writerow(csv_header(keys))
     for r in reports:
-        marks = {c.key: c.marks for c in r.checks}
+        marks = {c.key: c.marks if c.available else "" for c in r.checks}
         for student, carne in r.rows():
             row = [student, carne, r.student, r.total, r.percentage, r.available]
+            parts = r.parts()
+            row += [parts[p][0] if p in parts else "" for p in PARTS]
             row += [marks.get(k, 0) for k in keys]
             row += [r.scheme, r.seed if r.seed is not None else "", r.isolation, r.numpy, r.grader]
             row += [r.submission, " | ".join(r.problems[:20]), " | ".join(r.notes[:20])]

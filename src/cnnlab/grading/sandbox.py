@@ -23,6 +23,7 @@ CPU seconds, file size and open files (set by the worker itself, soft and hard),
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import math
 import os
 import selectors
@@ -31,7 +32,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -86,6 +87,15 @@ class Request:
     args: tuple[Any, ...]
     kwargs: dict[str, Any] = field(default_factory=dict)
     group: str = ""  # once a request of a group fails, the group's later ones are not run
+    #: a worker helper that gets the student's ``function`` as its first argument (see worker/helpers.py)
+    helper: str = ""
+    #: computed here, in the grader, from the answers so far (the run's, in order: the last one is the
+    #: previous request's): ``(args, kwargs)`` replacing the fixed ones, for a chain of calls each on the
+    #: result of the last; raising fails this request with "not run: " and the reason
+    make_args: Callable[[Sequence[Answer]], tuple[tuple[Any, ...], dict[str, Any]]] | None = field(
+        default=None, compare=False
+    )
+    timeout: float | None = None  # seconds for this call (default: Limits.timeout)
 
 
 @dataclass(frozen=True)
@@ -165,7 +175,14 @@ def _size(n: int) -> str:
 class _Worker:
     """One worker process and its pipes; every wait has a deadline and drains the output."""
 
-    def __init__(self, limits: Limits, isolation: iso.Isolation, workdir: str, output: _Output):
+    def __init__(
+        self,
+        limits: Limits,
+        isolation: iso.Isolation,
+        workdir: str,
+        output: _Output,
+        packages: tuple[str, ...] = (),
+    ):
         self.limits = limits
         self.output = output
         self.sandboxed = isolation.sandboxed
@@ -180,6 +197,7 @@ class _Worker:
                     ["-c", _BOOT, iso.SANDBOX_LIB, str(cmd_r), str(res_w)],
                     scratch_mb=limits.scratch_mb,
                     seccomp_fd=seccomp,
+                    packages=packages,
                 )
                 # The options travel on a file descriptor (--args), so the sandbox's /proc/1/cmdline
                 # shows none of the grader's paths.
@@ -378,12 +396,14 @@ def run_requests(
     isolation: iso.Isolation = iso.NONE,
     *,
     block_cnnlab: bool = True,
+    packages: tuple[str, ...] = (),
 ) -> tuple[LoadResult, list[Answer]]:
     """Load ``units`` in a worker and answer each request; a crash costs that request, then a fresh worker.
 
     ``units`` are ``{"label", "line", "source"}`` (see :func:`cnnlab.grading.submission.units`). Returns
     what loading said and one :class:`Answer` per request, in order. Never raises for what the
-    submission does.
+    submission does. ``packages``: distributions the sandbox makes importable besides NumPy
+    (``("torch",)`` for Part 2; see :func:`cnnlab.grading.isolation.package_dirs`).
     """
     limits = limits or Limits()
     output = _Output(limits.keep_output)
@@ -415,7 +435,9 @@ def run_requests(
                     answers.append(Answer(False, reason="not run: an earlier case of this call failed"))
                     continue
                 if worker is None:
-                    worker, failure, said = _start(hello, limits, isolation, workdir, output, total_deadline)
+                    worker, failure, said = _start(
+                        hello, limits, isolation, workdir, output, total_deadline, packages
+                    )
                     if failure is not None:
                         if time.monotonic() >= total_deadline:
                             failure = f"not run: {_out_of_time(limits)}"
@@ -427,6 +449,16 @@ def run_requests(
                         loaded.problems = _problem_list(said.get("problems"))
                         loaded.notes = _text_list(said.get("notes"))
                         first_load = False
+                if request.make_args is not None:
+                    try:
+                        args, kwargs = request.make_args(answers)
+                    except Exception as exc:  # the earlier answers cannot be used: this call is not run
+                        answers.append(Answer(False, reason=f"not run: {exc}"))
+                        failed_groups.add(request.group)
+                        continue
+                    request = dataclasses.replace(
+                        request, args=tuple(args), kwargs=dict(kwargs), make_args=None
+                    )
                 answer, gone = _call(worker, index, request, limits, total_deadline)
                 answers.append(answer)
                 if not answer.ok:
@@ -452,8 +484,9 @@ def _start(
     workdir: str,
     output: _Output,
     total_deadline: float,
+    packages: tuple[str, ...] = (),
 ) -> tuple[_Worker | None, str | None, dict[str, Any]]:
-    worker = _Worker(limits, isolation, workdir, output)
+    worker = _Worker(limits, isolation, workdir, output, packages)
     deadline = min(time.monotonic() + limits.load_limit, total_deadline)
     try:
         said = worker.request(hello, deadline, f"loading took longer than {limits.load_limit:g} s")
@@ -472,12 +505,13 @@ def _call(
     """Run one request: ``(answer, worker_gone)``."""
     message = {"id": index, "function": request.function, "args": tuple(request.args)}
     message["kwargs"] = dict(request.kwargs)
-    per_call = time.monotonic() + limits.timeout
+    if request.helper:
+        message["helper"] = request.helper
+    timeout = request.timeout if request.timeout is not None else limits.timeout
+    per_call = time.monotonic() + timeout
     deadline = min(per_call, total_deadline)
     limit_reason = (
-        f"time limit: no answer within {limits.timeout:g} s"
-        if per_call <= total_deadline
-        else _out_of_time(limits)
+        f"time limit: no answer within {timeout:g} s" if per_call <= total_deadline else _out_of_time(limits)
     )
     try:
         reply = worker.request(message, deadline, limit_reason)

@@ -1,7 +1,8 @@
 """The student version of a lab notebook: the bodies of its solution functions become stubs.
 
 A code cell is a *solution cell* when its metadata ``tags`` hold ``"solution"``. In it, every top-level
-function keeps its decorators, its ``def`` line(s) and its docstring; the rest of its body becomes::
+function, and every method of a top-level class (Part 2's ``CNNClassifier``), keeps its decorators, its
+``def`` line(s) and its docstring; the rest of its body becomes::
 
         # YOUR CODE HERE
         raise NotImplementedError()
@@ -64,7 +65,7 @@ def _docstring_end(func: ast.FunctionDef | ast.AsyncFunctionDef) -> int | None:
 
 
 def stub_functions(source: str, label: str = "cell") -> tuple[str, list[str]]:
-    """Replace the body of every top-level function of ``source`` by :data:`STUB`.
+    """Replace the body of every top-level function and top-level class method of ``source`` by :data:`STUB`.
 
     Parameters
     ----------
@@ -73,7 +74,7 @@ def stub_functions(source: str, label: str = "cell") -> tuple[str, list[str]]:
 
     Returns
     -------
-    (stubbed source, names of the stubbed functions in source order)
+    (stubbed source, names of the stubbed functions in source order; methods as ``Class.method``)
 
     Raises
     ------
@@ -86,13 +87,21 @@ def stub_functions(source: str, label: str = "cell") -> tuple[str, list[str]]:
     lines = source.split("\n")
     cuts: list[tuple[int, int, str]] = []  # (first line to drop, 0-based; end, exclusive; indentation)
     names = []
-    for node in tree.body:
-        if not isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
-            continue
+    targets: list[tuple[ast.FunctionDef | ast.AsyncFunctionDef, str]] = []
+    for top in tree.body:
+        if isinstance(top, ast.FunctionDef | ast.AsyncFunctionDef):
+            targets.append((top, top.name))
+        elif isinstance(top, ast.ClassDef):  # a solution class (Part 2's model): each of its methods
+            targets += [
+                (item, f"{top.name}.{item.name}")
+                for item in top.body
+                if isinstance(item, ast.FunctionDef | ast.AsyncFunctionDef)
+            ]
+    for node, name in targets:
         first = node.body[0]
         if first.lineno <= _header_end(node):
             raise StudentNotebookError(
-                f"{label}: the body of {node.name}() starts on its def line; put it on lines of its own"
+                f"{label}: the body of {name}() starts on its def line; put it on lines of its own"
             )
         indent = " " * first.col_offset
         doc_end = _docstring_end(node)
@@ -105,7 +114,7 @@ def stub_functions(source: str, label: str = "cell") -> tuple[str, list[str]]:
         ):
             end += 1
         cuts.append((start, end, indent))
-        names.append(node.name)
+        names.append(name)
     for start, end, indent in reversed(cuts):
         lines[start:end] = [indent + line for line in STUB]
     return "\n".join(lines), names

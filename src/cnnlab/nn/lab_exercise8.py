@@ -23,6 +23,18 @@ As the lab writes it, the network cannot learn. Four defects, each fixed in :fun
 
 :func:`train_as_written` reproduces the lab's loop with all four defects (it is here to be shown
 failing); :func:`train_fixed` is the same loop with the four fixes and learns.
+
+The lab's contract (what students write and ``cnnlab grade`` marks), with parameters and gradients in
+dicts and the forward pass's intermediate values in one ``caches`` tuple:
+
+- ``parameters = {"W1": (3, 3, C, 16), "b1": (1, 1, 1, 16), "W_fc": (n_fc, K), "b_fc": (1, K)}``;
+- :func:`forward_propagation` ``(X, parameters) -> (A_last, caches)``: ``A_last = softmax(F @ W_fc +
+  b_fc)`` of shape ``(m, K)``, ``caches = (conv_cache, Z1, pool_cache, P1, F, W_fc)``;
+- :func:`compute_cost` ``(A_last, Y) = -(1/m) * sum(Y * log(A_last))`` with one-hot ``Y (m, K)``;
+- :func:`backward_propagation` ``(A_last, Y, caches) -> {"dW1", "db1", "dW_fc", "db_fc"}``, the gradients
+  of that cost (``dZ2 = (A_last - Y) / m``, once);
+- :func:`update_parameters` ``(parameters, gradients, learning_rate)``: a new dict, ``W - lr * dW`` for
+  each of the four keys.
 """
 
 from __future__ import annotations
@@ -86,6 +98,53 @@ def backward(net: Exercise8, dZ2: np.ndarray, caches: tuple) -> dict[str, np.nda
     dZ1 = dA1 * (Z1 > 0)
     _, dW1, db1 = ops.conv_backward(dZ1, conv_cache)
     return {"W1": dW1, "b1": db1, "W_fc": dW_fc, "b_fc": db_fc}
+
+
+PARAMETER_KEYS = ("W1", "b1", "W_fc", "b_fc")
+GRADIENT_KEYS = ("dW1", "db1", "dW_fc", "db_fc")
+
+
+def forward_propagation(X: np.ndarray, parameters: dict[str, np.ndarray]) -> tuple[np.ndarray, tuple]:
+    """The lab's forward pass: ``X (m, H, W, C)`` -> softmax probabilities ``A_last (m, K)`` and ``caches``.
+
+    ``caches = (conv_cache, Z1, pool_cache, P1, F, W_fc)``: the conv cache ``(X, W1, b1, hparameters)``,
+    the conv output ``Z1 (m, H+2, W+2, 16)``, the pool cache ``(A1, hparameters)``, the pooled ``P1``, its
+    flattening ``F (m, n_fc)`` (NHWC row-major) and the dense weights ``W_fc (n_fc, K)``.
+    """
+    net = Exercise8(parameters["W1"], parameters["b1"], parameters["W_fc"], parameters["b_fc"])
+    Z1, conv_cache = ops.conv_forward(X, net.W1, net.b1, CONV_HP)
+    A1 = np.maximum(Z1, 0)
+    P1, pool_cache = ops.pool_forward(A1, POOL_HP, mode="max")
+    F = P1.reshape(P1.shape[0], -1)
+    A_last = softmax(F @ net.W_fc + net.b_fc)
+    return A_last, (conv_cache, Z1, pool_cache, P1, F, net.W_fc)
+
+
+def compute_cost(A_last: np.ndarray, Y: np.ndarray) -> float:
+    """Mean cross-entropy ``-(1/m) * sum(Y * log(A_last))`` of probabilities ``A_last`` and one-hot ``Y``."""
+    return float(-np.sum(Y * np.log(A_last)) / A_last.shape[0])
+
+
+def backward_propagation(A_last: np.ndarray, Y: np.ndarray, caches: tuple) -> dict[str, np.ndarray]:
+    """The gradients of :func:`compute_cost` for every parameter: ``{"dW1", "db1", "dW_fc", "db_fc"}``.
+
+    ``dZ2 = (A_last - Y) / m`` (softmax and cross-entropy together, applied once), ``dW_fc = F.T @ dZ2``,
+    ``db_fc = sum(dZ2, axis 0)`` ``(1, K)``, ``dP1 = (dZ2 @ W_fc.T)`` reshaped as ``P1``, ``dA1`` by max-pool
+    backward, ``dZ1 = dA1 * (Z1 > 0)``, then ``dW1 (3, 3, C, 16)`` and ``db1 (1, 1, 1, 16)`` by conv backward.
+    """
+    conv_cache, Z1, pool_cache, P1, F, W_fc = caches
+    dZ2 = (A_last - Y) / A_last.shape[0]
+    dP1 = (dZ2 @ W_fc.T).reshape(P1.shape)
+    dA1 = ops.pool_backward(dP1, pool_cache, mode="max")
+    _, dW1, db1 = ops.conv_backward(dA1 * (Z1 > 0), conv_cache)
+    return {"dW1": dW1, "db1": db1, "dW_fc": F.T @ dZ2, "db_fc": dZ2.sum(axis=0, keepdims=True)}
+
+
+def update_parameters(
+    parameters: dict[str, np.ndarray], gradients: dict[str, np.ndarray], learning_rate: float
+) -> dict[str, np.ndarray]:
+    """One gradient-descent step, a new dict: ``parameters[k] - learning_rate * gradients["d" + k]``."""
+    return {k: parameters[k] - learning_rate * gradients["d" + k] for k in PARAMETER_KEYS}
 
 
 def _onehot(y: np.ndarray, k: int) -> np.ndarray:

@@ -65,11 +65,14 @@ class CNNClassifier(nn.Sequential):
     filters), Flatten, Linear(4096 -> 128), ReLU, Linear(128 -> ``num_classes``) at 64x64x3 input:
     548,258 parameters. ``dropout > 0`` adds Dropout before each Linear (the ``improved`` recipe).
 
-    ``forward``: ``(N, 3, H, W)`` float -> logits ``(N, num_classes)``.
+    ``forward``: ``(N, in_channels, H, W)`` float -> logits ``(N, num_classes)``.
     """
 
-    def __init__(self, num_classes: int = 2, image_size: int = 64, dropout: float = 0.0):
-        super().__init__(*layers_from_specs(get_architecture("cnn", num_classes, dropout), image_size))
+    def __init__(
+        self, num_classes: int = 2, image_size: int = 64, dropout: float = 0.0, in_channels: int = 3
+    ):
+        specs = get_architecture("cnn", num_classes, dropout)
+        super().__init__(*layers_from_specs(specs, image_size, in_channels))
 
 
 def build_model(
