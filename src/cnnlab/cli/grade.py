@@ -71,7 +71,8 @@ def _warn_shared_carnes(reports: list) -> None:
 @app.command(
     "grade",
     epilog="Examples:  cnnlab grade alice.ipynb  |  cnnlab grade submissions/ --csv marks.csv --jobs 2  |  "
-    "cnnlab grade subs/ --data cats-and-dogs/ --jobs 2  |  cnnlab grade subs/ --feedback feedback/ --seed 42  |  cnnlab grade bob.py --scheme lab --json  |  "
+    "cnnlab grade subs/ --data cats-and-dogs/ --jobs 2  |  "
+    "cnnlab grade subs/ --feedback feedback/ --seed 42  |  cnnlab grade bob.py --scheme lab --json  |  "
     "cnnlab grade --reference",
 )
 def grade(
