@@ -28,10 +28,16 @@ def test_one_submission_prints_a_line_per_check_and_the_total():
     result = cnnlab("grade", str(SUBMISSIONS / "buggy.py"), "--scheme", "lab")
     assert result.returncode == 0, result.stderr
     lines = result.stdout.splitlines()
-    assert len(lines) == 17 and lines[-1] == "40 / 70 marks"  # 14 checks, 2 identity checks, the total
+    # 14 checks of the functions, 6 of exercise 8, 4 of Part 2, a subtotal after each part, 2 identity
+    # checks, the total (buggy.py hands in the eight functions only; no --data: out of 90)
+    assert len(lines) == 14 + 1 + 6 + 1 + 4 + 1 + 2 + 1 and lines[-1] == "40 / 90 marks"
     assert lines[0].split() == ["zero_pad", "output", "✓", "5/5"]
     assert lines[1].split() == ["conv_single_step", "output", "✘", "0/5", "wrong", "value"]
-    assert lines[14].split()[:4] == ["identity", "carne", "✘", "0/0"]
+    assert lines[14].split() == ["=", "functions:", "40", "/", "70"]
+    assert lines[15].split()[:5] == ["backward_propagation", "dW1", "✘", "0/4", "missing:"]
+    assert lines[21].split() == ["=", "exercise", "8:", "0", "/", "20"]
+    assert lines[25].split()[:4] == ["CNNClassifier", "accuracy", "-", "0/10"]
+    assert lines[27].split()[:4] == ["identity", "carne", "✘", "0/0"]
 
 
 def test_json_output():
@@ -39,12 +45,17 @@ def test_json_output():
     result = cnnlab(*args)
     assert result.returncode == 0, result.stderr
     data = json.loads(result.stdout)
-    assert (data["total"], data["available"], data["percentage"]) == (10, 70, 14.3)
+    assert (data["total"], data["available"], data["percentage"]) == (10, 90, 11.1)
+    assert data["parts"]["functions"] == {"marks": 10, "available": 70}
+    assert data["parts"]["part 2"] == {"marks": 0, "available": 0}  # accuracy: not run without --data
     assert (data["scheme"], data["seed"]) == ("full", 5)
     assert data["isolation"].startswith("bubblewrap") and data["numpy"] and data["grader"]
     first = data["checks"][0]
-    assert set(first) == {"exercise", "check", "marks", "max", "passed", "reason", "hint"}
-    assert {k: v for k, v in first.items() if k != "hint"} == {
+    assert set(first) == {"exercise", "check", "marks", "max", "passed", "reason", "hint", "part"} | {
+        "available",
+        "detail",
+    }
+    assert {k: v for k, v in first.items() if k not in ("hint", "part", "available", "detail")} == {
         "exercise": "zero_pad",
         "check": "output",
         "marks": 0,
@@ -54,10 +65,10 @@ def test_json_output():
     }
 
 
-def test_reference_gets_70_twice():
+def test_reference_gets_every_mark_twice():
     result = cnnlab("grade", "--reference")
     assert result.returncode == 0, result.stderr
-    assert result.stdout.count("70 / 70 marks") == 2
+    assert result.stdout.count("90 / 90 marks") == 2  # Part 2's accuracy needs --data
     assert "== cnnlab.ops.loops ==" in result.stdout and "== cnnlab.ops ==" in result.stdout
     assert "✘" not in result.stdout
 
@@ -77,7 +88,9 @@ def test_a_folder_gives_a_csv_of_marks_per_student(tmp_path):
     assert totals == {"broken": 0, "buggy": 40, "correct": 70, "stubs": 0}
     assert rows["buggy"]["conv_single_step/output"] == "0" and rows["buggy"]["zero_pad/output"] == "5"
     assert "not a Jupyter notebook" in rows["broken"]["problems"]
-    assert "buggy: 40 / 70 marks" in result.stdout.splitlines()
+    assert "buggy: 40 / 90 marks" in result.stdout.splitlines()
+    assert rows["buggy"]["functions"] == "40" and rows["buggy"]["exercise 8"] == "0"
+    assert rows["buggy"]["CNNClassifier/accuracy"] == ""  # not available without --data
     # Without --csv, the CSV goes to stdout.
     result = cnnlab("grade", str(folder / "correct.py"), str(folder / "stubs.py"))
     rows = list(csv.DictReader(result.stdout.splitlines()))

@@ -154,6 +154,10 @@ for path in sys.argv[2:]:
         r = grade_submission(path, limits, scheme=scheme, seed=int(sys.argv[1]))
         d = r.to_dict()
         d.pop("numpy")
+        # Part 2 is PyTorch code and the NumPy-1 environment has no PyTorch: the NumPy parts are compared
+        d["checks"] = [c for c in d["checks"] if c["part"] != "part 2"]
+        d["parts"].pop("part 2")
+        d.pop("available"), d.pop("percentage")
         out["reports"].append(d)
 print(json.dumps(out))
 """

@@ -16,6 +16,8 @@ import pytest
 from cnnlab.grading import CHECKS, NO_ISOLATION, Limits, load_submission, reference_submission
 from cnnlab.grading import grade_submission as _grade_submission
 
+from .parts import fn_available, fn_failed
+
 SUBMISSIONS = Path(__file__).parent / "submissions"
 FAST = Limits(timeout=2, total_timeout=30)  # for submissions that hang or crash
 ROOMY = Limits(timeout=20, total_timeout=120)  # for those that do not: no flakiness on a busy machine
@@ -33,13 +35,14 @@ def grade_submission(path, limits=None, **kwargs):
 
 
 def failed(report) -> dict[str, str]:
-    """The failed marked checks (the identity checks are worth 0 and listed apart)."""
-    return {c.key: c.reason for c in report.checks if not c.passed and c.max > 0}
+    """The failed checks of the eight functions (these files hand in nothing else; the identity checks
+    are worth 0 and listed apart)."""
+    return fn_failed(report)
 
 
 def test_a_correct_submission_gets_70():
     report = grade_submission(SUBMISSIONS / "correct.py", ROOMY)
-    assert report.total == 70 and report.available == 70, report.format_text()
+    assert report.total == 70 and fn_available(report) == 70, report.format_text()
     assert report.output == ""  # its top-level test code (prints, a failing assert) did not run
     assert report.problems == []
 
@@ -156,7 +159,7 @@ def test_the_total_time_limit_stops_a_submission_that_hangs_everywhere(tmp_path)
     start = time.monotonic()
     report = grade_submission(path, Limits(timeout=1, total_timeout=2.5))
     assert time.monotonic() - start < 8
-    reasons = [c.reason for c in report.checks if c.max]
+    reasons = [c.reason for c in report.checks if c.max and c.part == "functions"]
     total = "the total time limit (2.5 s) ran out"
     # The first call hits its own 1 s limit; the later ones share what is left of the 2.5 s (how many
     # more start depends on how fast a fresh worker loads), and nothing runs once it is spent.
@@ -178,10 +181,12 @@ def test_submissions_cannot_import_cnnlab_or_read_stdin(tmp_path):
     assert failed(report)["conv_single_step/output"].startswith("EOFError")
 
 
-def test_reference_functions_get_70_through_the_sandbox():
+def test_reference_answers_get_every_mark_through_the_sandbox():
+    # cnnlab's own answers for all three parts; Part 2's accuracy needs --data, so 90 / 90
     for module in ("cnnlab.ops.loops", "cnnlab.ops"):
         report = grade_submission(reference_submission(module), ROOMY, allow_cnnlab=True)
-        assert report.total == 70, report.format_text()
+        assert report.total == report.available == 90, report.format_text()
+        assert report.parts() == {"functions": (70, 70), "exercise 8": (20, 20), "part 2": (0, 0)}
 
 
 def test_notebook_reading_strips_ipython_lines(tmp_path):
@@ -232,16 +237,21 @@ LAB_NOTEBOOK = Path(__file__).resolve().parents[2] / "notebooks" / "lab_cnn.ipyn
 
 
 @pytest.mark.skipif(not LAB_NOTEBOOK.is_file(), reason="notebooks/lab_cnn.ipynb is not in this checkout")
-def test_the_labs_notebook_gets_70_and_its_student_version_0(tmp_path):
+def test_the_labs_notebook_gets_90_of_90_and_its_student_version_0(tmp_path):
+    # without --data: Part 2's accuracy is not available (the photos are in test_part2.py)
     from cnnlab.grading.student import write_student_notebook
 
     report = grade_submission(LAB_NOTEBOOK, ROOMY)
-    assert report.total == 70, report.format_text()
+    assert report.total == report.available == 90, report.format_text()
+    assert all(c.passed for c in report.checks if c.available and c.part != "identity")
     student = tmp_path / "lab_student.ipynb"
     write_student_notebook(LAB_NOTEBOOK, student)
     report = grade_submission(student, ROOMY)
-    assert report.total == 0
-    assert all(r.startswith("NotImplementedError") for r in failed(report).values()), report.format_text()
+    assert report.total == 0 and report.available == 90, report.format_text()
+    graded = [c for c in report.checks if c.available and c.part != "identity"]
+    assert len(graded) == len(CHECKS) + 6 + 3 and not any(c.passed for c in graded)
+    # a reason for each: the stub's NotImplementedError, met in the student's own function or method
+    assert all("NotImplementedError" in c.reason for c in graded), report.format_text()
 
 
 def test_the_notebooks_cnnlab_scaffolding_is_skipped_without_notes(tmp_path):

@@ -8,7 +8,7 @@ In a notebook (the lab's way)::
     summary()                                # "N / M marks", as an HTML table
 
 For instructors: ``grade_submission("alice.ipynb")`` (or ``cnnlab grade alice.ipynb``) returns a
-:class:`Report` of the lab's 100 marks: the eight functions (15 checks, 70 marks), exercise 8 (6 checks,
+:class:`Report` of the lab's 100 marks: the eight functions (14 checks, 70 marks), exercise 8 (6 checks,
 20 marks) and Part 2 (the model's structure, and 10 marks for the accuracy band when the photos are
 given), under the ``full`` scheme (the lab's cases and hidden ones from a secret seed) or the ``lab``
 scheme (the notebook's own cases). ``grade_functions(globals())`` grades the functions of the current

@@ -1,6 +1,6 @@
 """The cases each function is called on: the lab's own, and hidden ones drawn from a secret seed.
 
-Two marking schemes (70 marks each, the same 15 checks of :data:`cnnlab.grading.lab.CHECKS`):
+Two marking schemes (70 marks each, the same 14 checks of :data:`cnnlab.grading.lab.CHECKS`):
 
 - ``lab``: the lab's visible case of each call only (seed 2023, :data:`cnnlab.grading.lab.CALLS`), so
   the marks are the notebook's own.

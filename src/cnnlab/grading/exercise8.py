@@ -233,8 +233,11 @@ def _where(case: Ex8Case, with_case: bool) -> str:
     return f"{case.label}: " if with_case else ""
 
 
+_GENERAL = ("missing:", "not run:", "not graded:", "the submission could not")
+
+
 def _failure(answer: Answer, case: Ex8Case, with_case: bool) -> str:
-    general = answer.reason.startswith(("missing:", "not run:", "not graded:", "the submission could not"))
+    general = answer.reason.startswith(_GENERAL)
     return answer.reason if general else _where(case, with_case) + (answer.reason or "failed")
 
 
@@ -310,7 +313,8 @@ def _training_reason(lab: Ex8Case, answers: Sequence[Answer]) -> str:
     before = cost(lab.parameters, lab.X, lab.Y)
     for step, answer in enumerate(answers, start=1):
         if not answer.ok:
-            return f"step {step} of {STEPS}: {answer.reason or 'failed'}"
+            general = answer.reason.startswith(_GENERAL)
+            return answer.reason if general else f"step {step} of {STEPS}: {answer.reason or 'failed'}"
         try:
             params = _as_parameters(answer.value, lab.parameters, "update_parameters")
             after = cost(params, lab.X, lab.Y)
