@@ -6,6 +6,7 @@ of the venv: jupyter_client starts a kernelspec whose command is ``python`` with
 
 from __future__ import annotations
 
+import itertools
 import json
 import re
 from pathlib import Path
@@ -64,9 +65,14 @@ def test_notebook_runs_top_to_bottom(tmp_path, monkeypatch):
     assert "parameters: 548258 (NumPy), 548258 (PyTorch)" in everything
     assert re.search(r"^numpy: test accuracy \d\.\d{3} on 32 images", everything, re.M)
     assert re.search(r"^torch: test accuracy \d\.\d{3} on 32 images", everything, re.M)
-    # the marks: every `with marks` block passed and the grader gives the full 70
+    # the marks: every `with marks` block passed and the grader gives every mark it can without the
+    # photos (Part 2's accuracy needs --data): 90 / 90
     assert "✘" not in everything
-    assert _texts(code[-1]).rstrip().endswith("70 / 70 marks")
+    assert _texts(code[-1]).rstrip().endswith("90 / 90 marks")
+    costs = re.search(r"^cost per step: \[(.+)\]", everything, re.M)  # exercise 8 with its own functions
+    values = [float(v) for v in costs[1].split()]
+    assert all(b < a for a, b in itertools.pairwise(values)), values
+    assert "parameters: 548258\nlogits: (5, 2)" in everything  # the student's CNNClassifier
     pngs = [o for c in code for o in c.outputs if "image/png" in o.get("data", {})]
     assert len(pngs) >= 2  # the sample images and the loss plot
 
@@ -77,17 +83,17 @@ def _grade_json(path: Path, capsys) -> dict:
     return json.loads(capsys.readouterr().out)
 
 
-def test_student_version_grades_zero_and_solutions_seventy(tmp_path, capsys):
+def test_student_version_grades_zero_and_solutions_every_mark(tmp_path, capsys):
     student = tmp_path / "alice.ipynb"
     assert main(["student", str(NOTEBOOK), str(student)]) == 0
 
     full = _grade_json(NOTEBOOK, capsys)
-    assert (full["total"], full["available"]) == (70, 70)
+    assert (full["total"], full["available"]) == (90, 90)  # Part 2's accuracy needs --data
 
     stubs = _grade_json(student, capsys)
-    assert (stubs["total"], stubs["available"]) == (0, 70)
-    marked = [c for c in stubs["checks"] if c["max"]]  # the identity checks are worth 0
-    assert len(marked) == len(CHECKS)
+    assert (stubs["total"], stubs["available"]) == (0, 90)
+    marked = [c for c in stubs["checks"] if c["max"] and c["available"]]  # identity checks are worth 0
+    assert len(marked) == len(CHECKS) + 6
     assert all("NotImplementedError" in c["reason"] for c in marked), marked
 
     # a student who has written one function gets exactly that exercise's marks
@@ -127,5 +133,5 @@ def test_student_version_runs_and_shows_the_crosses(tmp_path, monkeypatch):
     assert all(r == "NotImplementedError" or r.endswith("failed (see above)") for r in reasons), reasons
     # the grader's report at the end
     report = _texts(code[-1]).strip().splitlines()
-    assert report[-1] == "0 / 70 marks"
+    assert report[-1] == "0 / 90 marks"  # the final cell grades all three parts (no photos: out of 90)
     assert all("NotImplementedError" in line for line in report[: len(CHECKS)]), report

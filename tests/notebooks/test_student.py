@@ -71,9 +71,14 @@ def test_no_docstring_multiline_header_decorator_and_nested_code():
         _run(stubbed, "g", 1, 2)
 
 
-def test_class_and_top_level_code_are_not_touched():
-    source = "class A:\n    def m(self):\n        return 1\n\nx = A().m()\n"
-    assert stub_functions(source) == (source, [])
+def test_class_methods_are_stubbed_and_top_level_code_is_not_touched():
+    # Part 2's solution is a class: its methods are the answer, the class line and its docstring stay
+    source = 'class A:\n    """Doc."""\n\n    def m(self):\n        return 1\n\nx = A().m()\n'
+    stubbed = (
+        'class A:\n    """Doc."""\n\n    def m(self):\n'
+        "        # YOUR CODE HERE\n        raise NotImplementedError()\n\nx = A().m()\n"
+    )
+    assert stub_functions(source) == (stubbed, ["A.m"])
 
 
 @pytest.mark.parametrize(
@@ -144,14 +149,15 @@ def test_write_refuses_to_overwrite_the_solutions(tmp_path):
         write_student_notebook(tmp_path / "bad.ipynb", tmp_path / "out.ipynb")
 
 
-def test_the_lab_notebook_solutions_are_the_eight_functions():
+def test_the_lab_notebook_solutions_are_the_three_parts():
     notebook = json.loads(NOTEBOOK.read_text())
     defined = []
     for cell in notebook["cells"]:
         if "solution" in cell["metadata"].get("tags", []):
             tree = ast.parse("".join(cell["source"]))
-            defined += [n.name for n in tree.body if isinstance(n, ast.FunctionDef)]
-    assert defined == list(FUNCTIONS)
+            defined += [n.name for n in tree.body if isinstance(n, ast.FunctionDef | ast.ClassDef)]
+    # the eight functions, exercise 8's two, Part 2's model
+    assert defined == [*FUNCTIONS, "backward_propagation", "update_parameters", "CNNClassifier"]
     # stored without outputs, so the repository stays small and no answer is printed in the file
     assert all(not c.get("outputs") for c in notebook["cells"] if c["cell_type"] == "code")
 
@@ -159,10 +165,13 @@ def test_the_lab_notebook_solutions_are_the_eight_functions():
 def test_cli_writes_the_student_notebook(tmp_path, capsys):
     out = tmp_path / "sub" / "student.ipynb"
     assert main(["student", str(NOTEBOOK), str(out)]) == 0
-    assert capsys.readouterr().out.startswith(f"wrote {out}: 8 functions to write (zero_pad, ")
+    said = capsys.readouterr().out
+    assert said.startswith(f"wrote {out}: 12 functions to write (zero_pad, ")
+    assert said.rstrip().endswith("update_parameters, CNNClassifier.__init__, CNNClassifier.forward)")
     student = json.loads(out.read_text())
     stubs = ["".join(c["source"]) for c in student["cells"] if "exercise" in c["metadata"].get("tags", [])]
-    assert len(stubs) == 8 and all("raise NotImplementedError()" in s for s in stubs)
+    assert len(stubs) == 10 and all("raise NotImplementedError()" in s for s in stubs)
+    assert "nn.Conv2d" not in "".join(stubs)  # the model's layers are part of the answer
     assert "np.pad" not in out.read_text()  # zero_pad's answer is gone
 
 
