@@ -222,3 +222,53 @@ def test_the_lab_notebook_gets_100_with_the_photos(isolation, real_data, tmp_pat
         "not run: the model is not the lab's CNNClassifier"
     )
     assert json.loads(json.dumps(report.to_dict()))["parts"]["part 2"] == {"marks": 0, "available": 10}
+
+
+def test_the_pytorch_sandbox_is_as_closed_as_the_numpy_one(isolation, tmp_path):
+    # PyTorch is bound in read-only; cnnlab (the answers), the host's files, the network and new threads
+    # stay out of reach, and the attempt costs Part 2's checks only
+    import cnnlab.grading.judge as judge
+
+    outside = tmp_path / "outside.txt"
+    source = f"""
+import torch.nn as nn
+
+
+class CNNClassifier(nn.Module):
+    def __init__(self, input_channels, image_size, num_classes):
+        import socket
+        import threading
+
+        got = []
+        for path in ({judge.__file__!r}, {str(NOTEBOOK)!r}, "/etc/hostname"):
+            try:
+                open(path).read(1)
+                got.append("read " + path)
+            except OSError:
+                pass
+        try:
+            open({str(outside)!r}, "w").write("x")
+            got.append("wrote outside")
+        except OSError:
+            pass
+        try:
+            socket.socket(socket.AF_INET).connect(("127.0.0.1", 22))
+            got.append("network")
+        except OSError:
+            pass
+        try:
+            threading.Thread(target=print).start()
+            got.append("a thread")
+        except RuntimeError:
+            pass
+        raise RuntimeError("escaped: " + ", ".join(got) if got else "contained")
+"""
+    path = tmp_path / "mallory.py"
+    path.write_text(source)
+    report = grade_submission(path, scheme="lab")
+    checks = _by_check(report)
+    assert "RuntimeError: contained (at mallory.py" in checks["parameters"].reason, checks[
+        "parameters"
+    ].reason
+    assert not outside.exists()
+    assert report.total == 0
