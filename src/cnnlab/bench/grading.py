@@ -3,7 +3,8 @@
 The class is made of the grader tests' student files (``tests/grading/submissions``: a correct solution
 in loops, a buggy one, the notebook's stubs) copied into one folder, graded under the default ``full``
 scheme exactly as ``cnnlab grade FOLDER --jobs 2`` does. The isolation cost is the time per submission
-with bubblewrap + seccomp against a plain child process, measured alternately in one run.
+with bubblewrap + seccomp against a plain child process, measured alternately in one run. A class of
+20 lab notebooks with ``--data --jobs 2`` (Part 2's training included) is timed in minutes per student.
 """
 
 from __future__ import annotations
@@ -83,4 +84,37 @@ def run(quick: bool = False) -> list[dict]:
         rows.append(
             row("grading", "isolated / plain child process", ratio, "x", "<= 1.5", ratio <= 1.5, note)
         )
+    rows.append(_with_data(isolation, 4 if quick else 20))
     return rows
+
+
+def _with_data(isolation, n: int) -> dict:
+    """``n`` copies of the lab notebook's solution graded with ``--data --jobs 2``: every part, Part 2's
+    model trained in its sandbox with the lab's recipe (the Kaggle photos, or 557 random ones in their
+    layout where the photos are absent)."""
+    from cnnlab.bench.torch_train import real_photos, synthetic_photos
+    from cnnlab.grading import grade_submissions
+    from cnnlab.grading.part2 import load_part2_data, torch_available
+
+    case = f"{n} lab notebooks, --data --jobs 2"
+    if not torch_available():
+        return row("grading", case, None, "", note="skipped: PyTorch is not installed")
+    notebook = Path(__file__).resolve().parents[3] / "notebooks" / "lab_cnn.ipynb"
+    with tempfile.TemporaryDirectory(prefix="cnnlab-bench-grade-data-") as tmp:
+        photos = real_photos()
+        which = "the Kaggle photos"
+        if photos is None:
+            photos, which = synthetic_photos(Path(tmp) / "photos"), "557 random photos"
+        start = time.perf_counter()
+        data = load_part2_data(photos)
+        paths = []
+        for i in range(n):
+            path = Path(tmp) / f"student{i:02d}.ipynb"
+            shutil.copy(notebook, path)
+            paths.append(path)
+        reports = grade_submissions(paths, jobs=2, scheme="full", isolation=isolation, data=data)
+        elapsed = time.perf_counter() - start
+    totals = sorted({f"{r.total}/{r.available}" for r in reports})
+    per_student = elapsed / n / 60
+    note = f"{elapsed / 60:.1f} min in all on {which}; marks {', '.join(totals)}"
+    return row("grading", case, per_student, "min per student", "< 3", per_student < 3, note)
