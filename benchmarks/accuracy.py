@@ -27,6 +27,7 @@ import tempfile
 import time
 from pathlib import Path
 
+from cnnlab.bench import record
 from cnnlab.bench.torch_train import real_photos
 from cnnlab.recipes import get_recipe
 from cnnlab.runs import evaluate_run
@@ -37,23 +38,8 @@ DOCS = ROOT / "docs"
 
 
 def commit() -> str:
-    try:
-        sha = subprocess.run(
-            ["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True, check=True
-        ).stdout.strip()
-        # the grader and the explorer do not take part in training: their edits do not move these figures
-        paths = [
-            "src",
-            ":(exclude)src/cnnlab/grading",
-            ":(exclude)src/cnnlab/explore",
-            ":(exclude)src/cnnlab/cli/grade.py",
-        ]
-        dirty = subprocess.run(
-            ["git", "status", "--porcelain", "--", *paths], cwd=ROOT, capture_output=True, text=True
-        )
-        return sha + ("+uncommitted src changes" if dirty.stdout.strip() else "")
-    except (OSError, subprocess.CalledProcessError):
-        return "unknown"
+    # the grader and the explorer do not take part in training: their edits do not move these figures
+    return record.commit(ROOT, ["src/cnnlab/grading", "src/cnnlab/explore", "src/cnnlab/cli/grade.py"])
 
 
 def test_accuracy(backend: str, recipe: str, seed: int, data: Path, epochs: int | None = None) -> dict:

@@ -1,0 +1,29 @@
+"""Where measured figures are recorded: the commit they were measured at, and the files the docs quote.
+
+``make accuracy`` writes ``docs/figures.md`` / ``.json`` and ``make bench`` writes ``docs/bench.md`` /
+``.json``; both stamp them with :func:`commit`, the short hash of the code that ran (with
+``+uncommitted src changes`` when ``src/`` differed from it, the excluded paths aside).
+"""
+
+from __future__ import annotations
+
+import subprocess
+from collections.abc import Sequence
+from pathlib import Path
+
+__all__ = ["commit"]
+
+
+def commit(root: Path, exclude: Sequence[str] = ()) -> str:
+    """``git rev-parse --short HEAD`` of ``root``, marked when ``src/`` (less ``exclude``) has changes."""
+    try:
+        sha = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"], cwd=root, capture_output=True, text=True, check=True
+        ).stdout.strip()
+        paths = ["src", *(f":(exclude){p}" for p in exclude)]
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "--", *paths], cwd=root, capture_output=True, text=True
+        )
+        return sha + ("+uncommitted src changes" if dirty.stdout.strip() else "")
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
