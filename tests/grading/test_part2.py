@@ -272,3 +272,55 @@ class CNNClassifier(nn.Module):
     ].reason
     assert not outside.exists()
     assert report.total == 0
+
+
+def _kaggle_layout(root: Path, per_class: dict[str, int]) -> Path:
+    from PIL import Image
+
+    rs = np.random.RandomState(1)
+    for split, n in per_class.items():
+        for cls in ("cats", "dogs"):
+            (root / split / cls).mkdir(parents=True)
+            for i in range(n):
+                pixels = rs.randint(0, 256, (20, 24, 3)).astype(np.uint8)
+                Image.fromarray(pixels).save(root / split / cls / f"{i}.png")
+    return root
+
+
+def test_cli_data_trains_part2_and_reports_the_accuracy(isolation, tmp_path):
+    import csv
+    import subprocess
+    import sys
+
+    photos = _kaggle_layout(tmp_path / "photos", {"train": 6, "test": 5})
+    path = tmp_path / "pair.py"
+    path.write_text(CORRECT)
+    cnnlab = [sys.executable, "-m", "cnnlab"]
+    out = tmp_path / "marks.csv"
+    args = [
+        *cnnlab,
+        "grade",
+        str(path),
+        str(path),
+        "--data",
+        str(photos),
+        "--csv",
+        str(out),
+        "--scheme",
+        "lab",
+    ]
+    done = subprocess.run(args, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr
+    rows = list(csv.DictReader(out.open(encoding="utf-8")))
+    assert [r["available"] for r in rows] == ["100", "100"]  # --data: Part 2's 10 marks are available
+    assert all(r["CNNClassifier/accuracy"] in ("0", "10") for r in rows)
+    done = subprocess.run([*args[:-4], "--json"], capture_output=True, text=True, timeout=600)
+    report = json.loads(done.stdout)[0]
+    accuracy = next(c for c in report["checks"] if c["check"] == "accuracy")
+    assert accuracy["available"] and accuracy["detail"].endswith("of 10)")  # scored on the 10 test photos
+    # a folder that is not the Kaggle layout: one line, before anything is graded
+    flat = _kaggle_layout(tmp_path / "flat", {"train": 1})
+    done = subprocess.run([*cnnlab, "grade", str(path), "--data", str(flat)], capture_output=True, text=True)
+    assert done.returncode == 1 and done.stdout == ""
+    assert done.stderr.strip().startswith("cnnlab: error: ") and "no test folder" in done.stderr
+    assert len(done.stderr.strip().splitlines()) == 1

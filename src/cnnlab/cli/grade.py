@@ -8,7 +8,7 @@ Several (paths, a folder of files, or a folder of student folders): a CSV of mar
 or in the file given with ``--csv`` (then stdout gets one total per student). ``--json`` prints the whole
 report (a list for several). ``--feedback DIR`` writes one HTML page per student. ``--scheme lab`` marks
 the lab's visible cases only; the default ``full`` adds hidden cases drawn from ``--seed`` (fresh when
-not given, and recorded). ``--reference`` grades cnnlab's own functions, loops and vectorized: 70/70.
+not given, and recorded). ``--reference`` grades cnnlab's own answers (loops, then vectorized): 90/90.
 Every submission runs in an isolated worker (see :mod:`cnnlab.grading.isolation`); where isolation is not
 available the command refuses, unless ``--no-isolation`` is given.
 """
