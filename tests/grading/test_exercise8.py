@@ -65,6 +65,11 @@ BUGS = {
         "parameters[key] + learning_rate",
         {"update_parameters/update", "update_parameters/training"},
     ),
+    "steps too small to learn": (
+        "parameters[key] - learning_rate * gradients",
+        "parameters[key] - 1e-9 * gradients",
+        {"update_parameters/update", "update_parameters/training"},
+    ),
     "a hard-coded 9x9x16 reshape": (
         "reshape(P1.shape)",
         "reshape(m, 9, 9, 16)",

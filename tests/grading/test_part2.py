@@ -51,6 +51,11 @@ BUGS = {
     "hard-coded 3 input channels": ("nn.Conv2d(input_channels, 16", "nn.Conv2d(3, 16", "parameters"),
     "wrong flatten size": ("self.flat = 64 * (image_size // 8) ** 2", "self.flat = 64 * 4 * 4", "parameters"),
     "missing ReLU": ("return self.fc2(F.relu(self.fc1(x)))", "return self.fc2(self.fc1(x))", "forward"),
+    "dropout before fc2 (the identity in eval mode)": (
+        "return self.fc2(F.relu(self.fc1(x)))",
+        "return self.fc2(F.dropout(F.relu(self.fc1(x)), 0.5, self.training))",
+        "forward",
+    ),
     "flattened channels-last": (
         "x = x.view(-1, self.flat)",
         "x = x.permute(0, 2, 3, 1).reshape(x.shape[0], -1)",
@@ -121,6 +126,25 @@ def test_one_bug_fails_its_structure_check_and_the_band_is_not_run(bug):
     assert report.total == 0 and report.available == 10
 
 
+@pytest.mark.parametrize(
+    ("what", "old", "new"),
+    [
+        (
+            "casts its input to float32",
+            "x = self.pool(F.relu(self.conv1(x)))",
+            "x = self.pool(F.relu(self.conv1(x.float())))",
+        ),
+        ("asks for 4 threads", "super().__init__()", "super().__init__()\n        torch.set_num_threads(4)"),
+    ],
+)
+def test_harmless_variations_of_the_lab_network_pass(what, old, new):
+    report = grade_functions(
+        _namespace(CORRECT.replace(old, new)), parts=["part 2"], scheme="full", seed=SEED
+    )
+    checks = _by_check(report)
+    assert all(checks[k].passed for k in ("parameters", "logits", "forward")), report.format_text()
+
+
 def test_the_band_is_scored_here_with_labels_the_sandbox_never_gets():
     from cnnlab.grading.sandbox import Answer
 
@@ -128,14 +152,18 @@ def test_the_band_is_scored_here_with_labels_the_sandbox_never_gets():
     train = part2.requests("lab", None, data)[-1]
     assert train.helper == "part2.train" and train.args == ()  # its inputs are made after the checks
     lab = part2.cases("lab", None)[0]
-    answers = [Answer(True, lab.parameters), Answer(True, np.zeros((3, 2))), Answer(True, lab.logits)]
+    logits = np.stack([lab.logits, lab.logits])  # eval and train mode
+    answers = [Answer(True, lab.parameters), Answer(True, np.zeros((3, 2))), Answer(True, logits)]
     args, _ = train.make_args(answers)
     sent = [a for a in args if isinstance(a, np.ndarray)]
-    assert any(a is data.train_labels for a in sent) and any(a is data.test_images for a in sent)
-    assert not any(a is data.test_labels for a in sent)
+    assert any(a is data.train_labels for a in sent)
+    # the test images travel in a secret order (the dataset's is class by class), without their labels
+    assert any(np.array_equal(a, data.test_images[data.order]) for a in sent)
+    assert sorted(data.order) == list(range(20)) and list(data.order) != list(range(20))
+    assert not any(a.shape == data.test_labels.shape and a.dtype.kind in "iu" for a in sent[1:])
 
     def judged(right: int):
-        preds = data.test_labels.copy()
+        preds = data.test_labels[data.order]  # predictions come back in the order sent
         preds[right:] = 1 - preds[right:]  # exactly `right` of the 20 correct
         return part2.judge_part2("lab", None, [*answers, Answer(True, preds)], data)[-1]
 
@@ -170,7 +198,7 @@ def test_the_sandboxs_recipe_is_cnnlabs_lab_recipe(monkeypatch, tmp_path):
     ours = evaluate_run(fit(settings)).predictions
     ds = load_dataset(None, image_size=64)
     namespace = _namespace(CORRECT)
-    theirs = worker_part2.train(
+    theirs = worker_part2.train(  # in the dataset's order here: the grader sends a shuffled one
         namespace["CNNClassifier"],
         (3, 64, 2),
         ds.train.images,
@@ -324,3 +352,24 @@ def test_cli_data_trains_part2_and_reports_the_accuracy(isolation, tmp_path):
     assert done.returncode == 1 and done.stdout == ""
     assert done.stderr.strip().startswith("cnnlab: error: ") and "no test folder" in done.stderr
     assert len(done.stderr.strip().splitlines()) == 1
+
+
+def test_a_request_too_large_to_send_costs_that_request_only(tmp_path):
+    from cnnlab.grading import NO_ISOLATION
+    from cnnlab.grading.sandbox import Request, run_requests
+
+    units = [{"label": "s.py", "line": 1, "source": "def f(x):\n    return x.shape\n"}]
+    huge = np.zeros(40 * 2**20, dtype=np.uint8)  # over the protocol's 32 MiB once encoded
+    _, answers = run_requests(
+        units, [Request("f", (huge,)), Request("f", (np.zeros(3),))], isolation=NO_ISOLATION
+    )
+    assert not answers[0].ok and answers[0].reason.startswith("not run: the request could not be sent")
+    assert answers[1].ok and answers[1].value == (3,)
+
+
+def test_a_dataset_too_large_for_the_sandbox_is_one_line(tmp_path):
+    from cnnlab.errors import DataError
+
+    photos = _kaggle_layout(tmp_path / "big", {"train": 800, "test": 100})  # 1,800 images
+    with pytest.raises(DataError, match=r"1800 images; Part 2 sends at most 1,792"):
+        part2.load_part2_data(photos)

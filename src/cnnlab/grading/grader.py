@@ -102,7 +102,8 @@ def _unique(items: list[str]) -> list[str]:
 
 
 def _part2_limits(limits: Limits, train_timeout: float) -> Limits:
-    """Part 2's worker: PyTorch to load, and the training's own time limit on top of the submission's."""
+    """Part 2's worker: PyTorch to load, and the training's own time limit (when there is a training) on
+    top of the submission's."""
     return dataclasses.replace(
         limits,
         timeout=max(limits.timeout, PART2_CALL_TIMEOUT),
@@ -134,7 +135,7 @@ def _grade_part2(
     loaded, answers = run_requests(
         sub.units(),
         timed,
-        _part2_limits(limits, train_timeout),
+        _part2_limits(limits, train_timeout if data is not None else 0.0),
         isolation,
         block_cnnlab=not allow_cnnlab,
         packages=("torch",),

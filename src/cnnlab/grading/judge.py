@@ -223,7 +223,7 @@ def _hint(check: Check, case: Case | None) -> str:
 def judge(
     chosen: Sequence[Case], answers: Sequence[Answer], accepted: Sequence[list[Any]]
 ) -> list[CheckResult]:
-    """Mark the 14 checks of the eight functions from one answer per case (``chosen[i]`` -> ``answers[i]``)."""
+    """Mark the 14 checks of the eight functions, one answer per case (``chosen[i]`` -> ``answers[i]``)."""
     with_case = any(c.hidden for c in chosen)
     results = []
     for check in CHECKS:

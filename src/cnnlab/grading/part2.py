@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -52,6 +53,7 @@ EXERCISE = "CNNClassifier"
 BAND = (0.60, 0.68)
 LAB_SHAPE = (3, 64, 2)  # input_channels, image_size, num_classes
 HIDDEN_SHAPE = (1, 32, 3)
+MAX_DATA = 28 * 2**20  # bytes of images in the training request (the protocol's limit is 32 MiB)
 RECIPE = {"seed": 2023, "epochs": 50, "batch_size": 32, "lr": 1e-3}  # cnnlab.recipes.RECIPES["lab"]
 HINTS = {
     "parameters": "Three Conv2d(3x3, padding=1) layers (input_channels -> 16 -> 32 -> 64), each followed by "
@@ -75,6 +77,14 @@ class Part2Data:
     test_labels: np.ndarray  # (M,) int64, never sent to the sandbox
     classes: tuple[str, ...]
     skipped: tuple[str, ...] = ()
+    #: the order the test images are sent in: a secret permutation, so that their order (the dataset's
+    #: is class by class) says nothing of their labels; the predictions come back in this order
+    order: np.ndarray | None = None
+
+    def __post_init__(self) -> None:
+        if self.order is None:
+            rng = np.random.default_rng(secrets.randbits(128))
+            object.__setattr__(self, "order", rng.permutation(self.test_labels.size))
 
 
 def load_part2_data(root: str | Path) -> Part2Data:
@@ -93,6 +103,14 @@ def load_part2_data(root: str | Path) -> Part2Data:
             f"there is no {' and no '.join(missing)} folder"
         )
     ds = load_dataset(root, image_size=LAB_SHAPE[1])
+    # the images travel to the sandbox in one message (base64, 4/3 of their bytes)
+    size = (ds.train.images.nbytes + ds.test.images.nbytes) * 4 // 3
+    if size > MAX_DATA:
+        most = MAX_DATA * 3 // 4 // (LAB_SHAPE[1] ** 2 * 3)
+        raise DataError(
+            f"{root}: {len(ds.train) + len(ds.test)} images; Part 2 sends at most {most:,} to the sandbox "
+            "(the lab's photos are 557 + 140)"
+        )
     if ds.num_classes != LAB_SHAPE[2]:
         raise DataError(f"{root}: Part 2 needs 2 classes (cats, dogs), found {ds.num_classes}")
     return Part2Data(
@@ -176,7 +194,7 @@ def requests(scheme: str, seed: int | None, data: Part2Data | None) -> list[Requ
             if reasons:
                 raise CheckFailed(f"the model is not the lab's CNNClassifier ({reasons[0]})")
             r = RECIPE
-            args = (LAB_SHAPE, data.train_images, data.train_labels, data.test_images)
+            args = (LAB_SHAPE, data.train_images, data.train_labels, data.test_images[data.order])
             return (*args, r["seed"], r["epochs"], r["batch_size"], r["lr"]), {}
 
         out.append(Request(EXERCISE, (), group="p2.train", helper="part2.train", make_args=make_args))
@@ -209,10 +227,24 @@ def _check_logits(case: _Case, value: Any) -> None:
 
 
 def _check_forward(case: _Case, value: Any) -> None:
-    try:
-        compare_array(value, [case.logits], "logits", relative=True)
-    except CheckFailed as exc:
-        raise CheckFailed(f"{case.label} with the grader's weights: {exc}") from None
+    """Eval- and train-mode logits with the grader's weights against cnnlab's network (float32 answers,
+    from a ``forward`` that casts to float32, get float32's tolerance: 1e-4 relative)."""
+    n, k = case.logits.shape
+    if not isinstance(value, np.ndarray) or value.shape != (2, n, k):
+        raise CheckFailed(
+            f"{case.label}: forward returned {describe_value(value)}, expected logits ({n}, {k})"
+        )
+    for mode, got in zip(("eval", "train"), value, strict=True):
+        what = f"{case.label} with the grader's weights, {mode} mode"
+        if got.dtype == np.float32:
+            scale = float(np.max(np.abs(case.logits))) or 1.0
+            if not np.allclose(got.astype(np.float64), case.logits, rtol=1e-4, atol=1e-4 * scale):
+                raise CheckFailed(f"{what}: logits: wrong values")
+            continue
+        try:
+            compare_array(got, [case.logits], "logits", relative=True)
+        except CheckFailed as exc:
+            raise CheckFailed(f"{what}: {exc}") from None
 
 
 _STRUCTURE = (("parameters", _check_parameters), ("logits", _check_logits), ("forward", _check_forward))
@@ -290,11 +322,12 @@ def _accuracy_reason(answer: Answer, data: Part2Data) -> tuple[str, str]:
     if not answer.ok:
         reason = answer.reason or "failed"
         return (reason if reason.startswith("not run:") else f"training with the lab's recipe: {reason}"), ""
+    labels = data.test_labels[data.order]  # in the order the images were sent
     try:
-        acc = accuracy(answer.value, data.test_labels)
+        acc = accuracy(answer.value, labels)
     except CheckFailed as exc:
         return str(exc), ""
-    right = int(np.sum(answer.value == data.test_labels))
+    right = int(np.sum(answer.value == labels))
     detail = f"test accuracy {100 * acc:.2f}% ({right} of {data.test_labels.size})"
     low, high = BAND
     if not low < acc < high:

@@ -517,6 +517,8 @@ def _call(
         reply = worker.request(message, deadline, limit_reason)
     except _Failure as exc:
         return Answer(False, reason=str(exc)), True
+    except protocol.ProtocolError as exc:  # the grader's own request is too large to send: not run
+        return Answer(False, reason=f"not run: the request could not be sent ({exc})"), False
     notes = tuple(_text_list(reply.get("notes")))
     if reply.get("event") != "result" or reply.get("id") != index:
         return Answer(False, reason="the worker answered out of turn", notes=notes), True

@@ -34,7 +34,14 @@ def _torch() -> Any:
     except ImportError:
         raise RuntimeError("PyTorch is not available to the grader's sandbox") from None
     torch.set_num_threads(1)
+    # The sandbox allows no threads: a student's set_num_threads(4) would kill the worker at its first
+    # parallel operation. PyTorch keeps one thread whatever the student's code asks for.
+    torch.set_num_threads = torch.set_num_interop_threads = _one_thread
     return torch
+
+
+def _one_thread(n: int) -> None:
+    """What ``torch.set_num_threads`` is in the sandbox: nothing (it runs with one thread)."""
 
 
 def _build(cls: Any, ctor: tuple[int, int, int]) -> Any:
@@ -68,13 +75,24 @@ def logits(cls: Any, ctor: tuple[int, int, int], x: np.ndarray) -> np.ndarray:
 
 
 def forward(cls: Any, ctor: tuple[int, int, int], weights: list[np.ndarray], x: np.ndarray) -> np.ndarray:
-    """``cls(*ctor)`` in float64 with its parameters set to ``weights``, on ``x (N, C, H, W)`` float64.
+    """Logits ``(2, N, K)`` of ``cls(*ctor)`` with its parameters set to ``weights``, on ``x (N, C, H, W)``:
+    ``[eval mode, train mode]`` (dropout or batch norm make the two differ; the lab's network has none).
 
-    Each parameter takes the weight of its shape (the lab's network has no two of one shape), so the
-    order in which the student's ``__init__`` makes its layers does not matter.
+    Float64, or float32 when the model does not run in float64 (a ``forward`` that casts its input with
+    ``x.float()``): the dtype of the result says which. Each parameter takes the weight of its shape (the
+    lab's network has no two of one shape), so the order of the student's layers does not matter.
     """
+    try:
+        return _forward(cls, ctor, weights, x, np.float64)
+    except (RuntimeError, TypeError):
+        return _forward(cls, ctor, weights, x, np.float32)
+
+
+def _forward(
+    cls: Any, ctor: tuple[int, int, int], weights: list[np.ndarray], x: np.ndarray, dtype
+) -> np.ndarray:
     torch = _torch()
-    model = _build(cls, ctor).double().eval()
+    model = _build(cls, ctor).to(torch.float64 if dtype == np.float64 else torch.float32)
     params = list(model.parameters())
     by_shape = {tuple(w.shape): w for w in weights}
     shapes = sorted(tuple(p.shape) for p in params)
@@ -83,10 +101,17 @@ def forward(cls: Any, ctor: tuple[int, int, int], weights: list[np.ndarray], x: 
             f"its parameters have shapes {[tuple(p.shape) for p in params]}; the lab's CNNClassifier's are "
             f"{[tuple(w.shape) for w in weights]}"
         )
+    inputs = torch.from_numpy(np.ascontiguousarray(x, dtype=dtype))
+    out = []
     with torch.no_grad():
         for p in params:
-            p.copy_(torch.from_numpy(np.asarray(by_shape[tuple(p.shape)], dtype=np.float64)))
-        return _output(model(torch.from_numpy(np.ascontiguousarray(x, dtype=np.float64))), "forward")
+            p.copy_(torch.from_numpy(np.asarray(by_shape[tuple(p.shape)], dtype=dtype)))
+        for training in (False, True):
+            torch.manual_seed(0)
+            out.append(_output(model.train(training)(inputs), "forward"))
+    if any(o.shape != out[0].shape for o in out):
+        raise ValueError(f"forward returned shapes {[o.shape for o in out]} in eval and train mode")
+    return np.stack(out)
 
 
 def _inputs(torch: Any, images: np.ndarray) -> Any:
