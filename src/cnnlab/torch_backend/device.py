@@ -72,7 +72,10 @@ def default_torch_threads(processes: int = 1) -> int:
     return max(1, min(TORCH_DEFAULT_THREADS, cpus() // max(1, processes)))
 
 
-#: One thread per process: on the shared 2-core development machine the lab recipe (4 epochs) took
-#: 4.9 s with 1 thread and 7.0 s with 2, and beside two busy processes 9.1 s against 17.5 s
-#: (docs/figures.md, ``make accuracy``); at a quieter moment 2 threads were only ~1.15x faster (3.9 vs 4.4 s).
+#: One thread per process. docs/figures.md (``make accuracy``, 2 cores): the lab recipe for 4 epochs took
+#: 3.3 s with 1 thread and 2.4 s with 2 on the machine as it was (one other job running), but 4.7 s
+#: against 5.3 s beside one busy process per core, and an earlier measurement gave 9.1 s against 17.5 s.
+#: Two threads win by ~1.4x on idle cores and lose as soon as the cores are shared (``cnnlab cv``,
+#: ``grade --jobs``, torchrun, a second training), so the default does not oversubscribe; ``--threads``
+#: takes all cores where they are free.
 TORCH_DEFAULT_THREADS = 1
