@@ -373,3 +373,21 @@ def test_a_dataset_too_large_for_the_sandbox_is_one_line(tmp_path):
     photos = _kaggle_layout(tmp_path / "big", {"train": 800, "test": 100})  # 1,800 images
     with pytest.raises(DataError, match=r"1800 images; Part 2 sends at most 1,792"):
         part2.load_part2_data(photos)
+
+
+def test_without_pytorch_for_the_sandbox_part2_is_not_available_and_the_rest_is_graded(
+    isolation, tmp_path, monkeypatch
+):
+    from cnnlab.grading import isolation as iso
+
+    def unavailable(name):
+        raise iso.IsolationUnavailable(f"{name} is not installed where the grader runs")
+
+    monkeypatch.setattr(iso, "package_dirs", unavailable)
+    path = tmp_path / "s.py"
+    path.write_text(CORRECT)
+    report = grade_submission(path, scheme="lab")
+    checks = _by_check(report)
+    assert all(not c.available for c in checks.values())
+    assert checks["accuracy"].reason.startswith("not run: PyTorch cannot be given to the sandbox")
+    assert report.available == 90  # the functions and exercise 8 are graded as usual

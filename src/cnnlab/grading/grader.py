@@ -125,6 +125,11 @@ def _grade_part2(
     """Part 2 in a worker of its own, with PyTorch importable (NumPy-only workers never load it)."""
     if not part2.torch_available():
         return part2.unavailable("not run: PyTorch is not installed where the grader runs"), None
+    if isolation.sandboxed:
+        try:
+            iso.package_dirs("torch")
+        except iso.IsolationUnavailable as exc:  # Part 2 only: the other parts keep their marks
+            return part2.unavailable(f"not run: PyTorch cannot be given to the sandbox ({exc})"), None
     reqs = part2.requests(scheme, seed, data)
     if not any(part2.EXERCISE in u["source"] for u in sub.units()):  # no PyTorch sandbox for nothing
         missing = Answer(False, reason=f"missing: {part2.EXERCISE} is not defined")
