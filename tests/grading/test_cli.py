@@ -30,13 +30,15 @@ def test_one_submission_prints_a_line_per_check_and_the_total():
     lines = result.stdout.splitlines()
     # 14 checks of the functions, 6 of exercise 8, 4 of Part 2, a subtotal after each part, 2 identity
     # checks, the total (buggy.py hands in the eight functions only; no --data: out of 90)
-    assert len(lines) == 14 + 1 + 6 + 1 + 4 + 1 + 2 + 1 and lines[-1] == "40 / 90 marks"
+    assert len(lines) == 14 + 1 + 6 + 1 + 4 + 1 + 2 + 1 + 1 and lines[-1] == "40 / 90 marks"
+    assert lines[-2].startswith("graded: scheme lab; isolation bubblewrap")
     assert lines[0].split() == ["zero_pad", "output", "✓", "5/5"]
     assert lines[1].split() == ["conv_single_step", "output", "✘", "0/5", "wrong", "value"]
     assert lines[14].split() == ["=", "functions:", "40", "/", "70"]
     assert lines[15].split()[:5] == ["backward_propagation", "dW1", "✘", "0/4", "missing:"]
     assert lines[21].split() == ["=", "exercise", "8:", "0", "/", "20"]
-    assert lines[25].split()[:4] == ["CNNClassifier", "accuracy", "-", "0/10"]
+    assert lines[25].split()[:4] == ["CNNClassifier", "accuracy", "-", "-/10"]  # not graded without --data
+    assert lines[26].split() == ["=", "part", "2:", "0", "/", "0", "(+10", "not", "graded", "here)"]
     assert lines[27].split()[:4] == ["identity", "carne", "✘", "0/0"]
 
 

@@ -342,6 +342,7 @@ def test_cli_data_trains_part2_and_reports_the_accuracy(isolation, tmp_path):
     rows = list(csv.DictReader(out.open(encoding="utf-8")))
     assert [r["available"] for r in rows] == ["100", "100"]  # --data: Part 2's 10 marks are available
     assert all(r["CNNClassifier/accuracy"] in ("0", "10") for r in rows)
+    assert all(r["part 2 accuracy"].startswith("test accuracy ") for r in rows)
     done = subprocess.run([*args[:-4], "--json"], capture_output=True, text=True, timeout=600)
     report = json.loads(done.stdout)[0]
     accuracy = next(c for c in report["checks"] if c["check"] == "accuracy")

@@ -98,7 +98,7 @@ def grade(
         float, typer.Option(help="Seconds allowed for one whole submission.", min=1.0)
     ] = 120.0,
     memory: Annotated[
-        int, typer.Option(help="Memory limit of a submission (all its threads), in MiB.", min=256)
+        int, typer.Option(help="Memory limit of a submission (its whole address space), in MiB.", min=256)
     ] = 2048,
     reference: Annotated[
         bool, typer.Option("--reference", help="Grade cnnlab's own functions (loops and vectorized).")
@@ -113,14 +113,14 @@ def grade(
     no_isolation: Annotated[
         bool,
         typer.Option(
-            "--no-isolation", help="Grade without OS isolation (only where bubblewrap is unavailable)."
+            "--no-isolation", help="Grade without OS isolation (only where isolation is unavailable)."
         ),
     ] = False,
     data: Annotated[
         Path | None,
         typer.Option(
             help="The Kaggle photos (train/{cats,dogs}, test/{cats,dogs}): Part 2's model is trained on "
-            "them (the lab's recipe, 1-2 minutes per student) for its 10 marks. Without it Part 2's "
+            "them (the lab's recipe, about 1-2 minutes per student) for its 10 marks. Without it Part 2's "
             "accuracy is not graded (totals out of 90).",
             show_default=False,
         ),

@@ -155,14 +155,16 @@ class Report:
         }
 
     def format_text(self) -> str:
-        """One line per check (exercise, ✓/✘, marks, the reason of a failure), notes, then ``N / M marks``."""
+        """One line per check (exercise, ✓/✘/- (not graded here), marks, the reason of a failure), a subtotal
+        per part, problems, notes, skipped imports, how it was graded, then ``N / M marks``."""
         width = max((len(c.exercise) for c in self.checks), default=0)
         check_width = max((len(c.check) for c in self.checks), default=0)
         lines = []
         parts = self.parts()
         for i, c in enumerate(self.checks):
             mark = TICK if c.passed else ("-" if not c.available else CROSS)
-            line = f"{c.exercise:<{width}}  {c.check:<{check_width}}  {mark}  {c.marks:>2}/{c.max:<2}"
+            got = f"{c.marks:>2}" if c.available else " -"  # not graded here: no mark, not even 0
+            line = f"{c.exercise:<{width}}  {c.check:<{check_width}}  {mark}  {got}/{c.max:<2}"
             lines.append(
                 (f"{line}  {clean(c.detail)}" if c.detail else line.rstrip())
                 if c.passed
@@ -171,13 +173,18 @@ class Report:
             last = i + 1 == len(self.checks) or self.checks[i + 1].part != c.part
             if last and c.part in parts and len(parts) > 1:
                 got, out_of = parts[c.part]
-                lines.append(f"{'':<{width}}  = {c.part}: {got} / {out_of}")
+                left = sum(x.max for x in self.checks if x.part == c.part and not x.available)
+                more = f" (+{left} not graded here)" if left else ""
+                lines.append(f"{'':<{width}}  = {c.part}: {got} / {out_of}{more}")
         lines += [f"problem: {clean(p)}" for p in self.problems]
         lines += [f"warning: {clean(p)}" for p in self.warnings]
         lines += [f"numpy: {clean(p)}" for p in self.notes]
-        if self.skipped:
+        lines += [f"skipped import (costs nothing): {clean(p)}" for p in self.skipped]
+        if self.isolation:  # a sandboxed grading (not grade_functions in a notebook): how it was graded
+            seed = f", seed {self.seed}" if self.seed is not None else ""
             lines.append(
-                f"skipped (not available to the grader, costs nothing): {clean('; '.join(self.skipped))}"
+                f"graded: scheme {self.scheme}{seed}; isolation {self.isolation}; NumPy {self.numpy}; "
+                f"cnnlab {self.grader}"
             )
         lines.append(f"{self.total} / {self.available} marks")
         return "\n".join(lines)
@@ -252,6 +259,7 @@ def csv_header(check_keys: list[str]) -> list[str]:
         "percentage",
         "available",
         *PARTS,
+        "part 2 accuracy",
         *check_keys,
         "scheme",
         "seed",
@@ -277,6 +285,7 @@ def write_csv(reports: list[Report], out: IO[str]) -> None:
             row = [student, carne, r.student, r.total, r.percentage, r.available]
             parts = r.parts()
             row += [parts[p][0] if p in parts else "" for p in PARTS]
+            row.append(next((c.detail for c in r.checks if c.part == "part 2" and c.detail), ""))
             row += [marks.get(k, 0) for k in keys]
             row += [r.scheme, r.seed if r.seed is not None else "", r.isolation, r.numpy, r.grader]
             row += [r.submission, " | ".join(r.problems[:20]), " | ".join(r.notes[:20])]
