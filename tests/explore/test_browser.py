@@ -79,6 +79,26 @@ def page_layer(page: Page, n_C_prev: int, n_C: int, pad: int):
     return A, W
 
 
+def settled_layer(page: Page, n_C_prev: int, n_C: int, pad: int, before: np.ndarray | None = None):
+    """:func:`page_layer` once the page has redrawn: the filters differ from ``before`` (when given) and
+    two reads 300 ms apart agree (on a loaded machine the new filters can arrive after other outputs)."""
+    deadline = time.monotonic() + 20.0
+    last = None
+    while time.monotonic() < deadline:
+        try:
+            now = page_layer(page, n_C_prev, n_C, pad)
+        except (ValueError, TypeError):
+            now = None
+        changed = now is not None and (
+            before is None or now[1].shape != before.shape or not np.array_equal(now[1], before)
+        )
+        if changed and last is not None and all(np.array_equal(x, y) for x, y in zip(now, last, strict=True)):
+            return now
+        last = now if changed else None
+        page.wait_for_timeout(300)
+    raise AssertionError("the page's input and filters did not settle")
+
+
 def conv(A: np.ndarray, W: np.ndarray, b: float, pad: int, stride: int):
     bias = np.full((1, 1, 1, W.shape[3]), b)
     Z, cache = ops.conv_forward(A[None], W, bias, {"pad": pad, "stride": stride})
@@ -208,9 +228,10 @@ def test_the_output_size_formula_follows_f_pad_stride_and_marks_impossible_setti
 def test_backward_shows_conv_backward_s_dA_prev_dW_and_db(page: Page, explorer_url: str):
     open_app(page, explorer_url)
     controller.InputSlider(page, "conv-stride").set("2")
-    controller.InputSelect(page, "conv-filter").set("random")
     expect(page.locator("#conv-shape_text")).to_contain_text("Z 3 × 3 × 2")
-    A, W = page_layer(page, 3, 2, pad=1)
+    _, before = settled_layer(page, 3, 2, pad=1)
+    controller.InputSelect(page, "conv-filter").set("random")
+    A, W = settled_layer(page, 3, 2, pad=1, before=before)
     _, cache = conv(A, W, 0.0, 1, 2)
     page.locator("[id='conv-out1_grid'] td[data-r='2'][data-c='1']").click()
     expect(page.locator("#conv-cell_head")).to_contain_text("Z[2, 1, 1]")

@@ -301,7 +301,8 @@ EXPECTED_REASON = {
     "proc_sys": ("Read-only file system", "No such file"),
     "uncounted_memory": ("4 refused",),
     "nested_reply": ("could not be read back", "printed more than"),
-    "huge_reply": ("could not be read back",),
+    # too large to read back; on a loaded machine writing 250 MB can also outlast the 3 s call limit
+    "huge_reply": ("could not be read back", "time limit: no answer within"),
     "patch_numpy": ("shape (1,)",),
     "lying_objects": ("not an array",),
     "os_exit": ("exited with code 0",),
