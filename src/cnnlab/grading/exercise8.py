@@ -36,19 +36,19 @@ are small, and so would be a wrong term.
 from __future__ import annotations
 
 import functools
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
 from cnnlab.grading.hashing import CheckFailed
-from cnnlab.grading.judge import compare_array
+from cnnlab.grading.judge import GENERAL_REASONS, compare_array
 from cnnlab.grading.lab import describe_value
 from cnnlab.grading.report import CheckResult
 from cnnlab.grading.sandbox import Answer, Request
 
-__all__ = ["CHECKS", "MARKS", "PART", "Ex8Case", "ex8_cases", "judge_exercise8", "requests"]
+__all__ = ["CHECKS", "MARKS", "PART", "Ex8Case", "ex8_cases", "judge_exercise8", "references", "requests"]
 
 PART = "exercise 8"
 LAB_SEED = 2023
@@ -173,14 +173,25 @@ def cost(params: Mapping[str, np.ndarray], X: np.ndarray, Y: np.ndarray) -> floa
 
 
 @dataclass(frozen=True)
-class _Expected:
+class _Reference:
+    """cnnlab's answers for one case: what the worker is sent, and what its answers are compared with."""
+
+    A_last: np.ndarray
+    caches: tuple
     gradients: dict[str, np.ndarray]
     updated: dict[str, np.ndarray]
 
 
-def _expected(case: Ex8Case) -> _Expected:
-    g = gradients(case.parameters, case.X, case.Y)
-    return _Expected(g, _reference().update_parameters(case.parameters, g, case.learning_rate))
+@functools.lru_cache(maxsize=8)
+def references(scheme: str, seed: int | None) -> tuple[_Reference, ...]:
+    """cnnlab's forward pass, gradients and update for each case of :func:`ex8_cases`, computed once."""
+    out = []
+    for case in ex8_cases(scheme, seed):
+        A_last, caches = forward(case.parameters, case.X)
+        g = _reference().backward_propagation(A_last, case.Y, caches)
+        updated = _reference().update_parameters(case.parameters, g, case.learning_rate)
+        out.append(_Reference(A_last, caches, g, updated))
+    return tuple(out)
 
 
 # ------------------------------------------------------------------------------------------- requests
@@ -208,18 +219,16 @@ def _as_parameters(value: Any, like: Mapping[str, np.ndarray], what: str) -> dic
 def requests(scheme: str, seed: int | None) -> list[Request]:
     """The worker's calls: ``backward_propagation`` per case, ``update_parameters`` per case, then the
     :data:`STEPS` chained training steps on the lab's case (each on the parameters the last returned)."""
-    cases = ex8_cases(scheme, seed)
+    cases, refs = ex8_cases(scheme, seed), references(scheme, seed)
     out = []
-    for case in cases:
-        A_last, caches = forward(case.parameters, case.X)
-        out.append(Request("backward_propagation", (A_last, case.Y, caches), group="ex8.backward"))
-    for case in cases:
-        g = _expected(case).gradients
-        out.append(Request("update_parameters", (case.parameters, g, case.learning_rate), group="ex8.update"))
+    for case, ref in zip(cases, refs, strict=True):
+        out.append(Request("backward_propagation", (ref.A_last, case.Y, ref.caches), group="ex8.backward"))
+    for case, ref in zip(cases, refs, strict=True):
+        args = (case.parameters, ref.gradients, case.learning_rate)
+        out.append(Request("update_parameters", args, group="ex8.update"))
     lab = cases[0]
     lr = TRAINING_LR
-    g0 = gradients(lab.parameters, lab.X, lab.Y)
-    out.append(Request("update_parameters", (lab.parameters, g0, lr), group="ex8.training"))
+    out.append(Request("update_parameters", (lab.parameters, refs[0].gradients, lr), group="ex8.training"))
     for _ in range(1, STEPS):
 
         def make_args(answers: Sequence[Answer]) -> tuple[tuple, dict]:
@@ -238,12 +247,29 @@ def _where(case: Ex8Case, with_case: bool) -> str:
     return f"{case.label}: " if with_case else ""
 
 
-_GENERAL = ("missing:", "not run:", "not graded:", "the submission could not")
-
-
 def _failure(answer: Answer, case: Ex8Case, with_case: bool) -> str:
-    general = answer.reason.startswith(_GENERAL)
+    general = answer.reason.startswith(GENERAL_REASONS)
     return answer.reason if general else _where(case, with_case) + (answer.reason or "failed")
+
+
+def _first_failure(
+    cases: Sequence[Ex8Case],
+    answers: Sequence[Answer],
+    check: Callable[[Any, _Reference], None],
+    refs: Sequence[_Reference],
+) -> str:
+    """Why ``check`` fails on the first case it fails ("" when it passes on every case)."""
+    with_case = len(cases) > 1
+    for case, answer, ref in zip(cases, answers, refs, strict=True):
+        if not answer.ok:
+            return _failure(answer, case, with_case)
+        try:
+            check(answer.value, ref)
+        except CheckFailed as exc:
+            return _where(case, with_case) + str(exc)
+        except Exception as exc:  # an answer NumPy chokes on
+            return _where(case, with_case) + f"the answer could not be compared ({type(exc).__name__})"
+    return ""
 
 
 def _check_gradient(name: str, value: Any, expected: np.ndarray) -> None:
@@ -272,42 +298,20 @@ def _result(check: str, marks: int, reason: str, hint: str) -> CheckResult:
 
 def judge_exercise8(scheme: str, seed: int | None, answers: Sequence[Answer]) -> list[CheckResult]:
     """The six checks from the answers to :func:`requests` (in that order)."""
-    cases = ex8_cases(scheme, seed)
+    cases, refs = ex8_cases(scheme, seed), references(scheme, seed)
     n = len(cases)
     if len(answers) != 2 * n + STEPS:
         raise ValueError(f"judge_exercise8: {len(answers)} answers for {2 * n + STEPS} requests")
-    expected = [_expected(c) for c in cases]
-    with_case = n > 1
     backward, update, training = answers[:n], answers[n : 2 * n], answers[2 * n :]
     results = []
     for check, marks in CHECKS[:4]:
-        reason = ""
-        for case, answer, exp in zip(cases, backward, expected, strict=True):
-            if not answer.ok:
-                reason = _failure(answer, case, with_case)
-                break
-            try:
-                _check_gradient(check, answer.value, exp.gradients[check])
-            except CheckFailed as exc:
-                reason = _where(case, with_case) + str(exc)
-                break
-            except Exception as exc:  # an answer NumPy chokes on
-                reason = _where(case, with_case) + f"the answer could not be compared ({type(exc).__name__})"
-                break
+
+        def gradient(value: Any, ref: _Reference, name: str = check) -> None:
+            _check_gradient(name, value, ref.gradients[name])
+
+        reason = _first_failure(cases, backward, gradient, refs)
         results.append(_result(check, marks, reason, HINTS["gradients"]))
-    reason = ""
-    for case, answer, exp in zip(cases, update, expected, strict=True):
-        if not answer.ok:
-            reason = _failure(answer, case, with_case)
-            break
-        try:
-            _check_update(answer.value, exp.updated)
-        except CheckFailed as exc:
-            reason = _where(case, with_case) + str(exc)
-            break
-        except Exception as exc:
-            reason = _where(case, with_case) + f"the answer could not be compared ({type(exc).__name__})"
-            break
+    reason = _first_failure(cases, update, lambda value, ref: _check_update(value, ref.updated), refs)
     results.append(_result("update", CHECKS[4][1], reason, HINTS["update"]))
     results.append(_result("training", CHECKS[5][1], _training_reason(cases[0], training), HINTS["training"]))
     return results
@@ -318,7 +322,7 @@ def _training_reason(lab: Ex8Case, answers: Sequence[Answer]) -> str:
     before = cost(lab.parameters, lab.X, lab.Y)
     for step, answer in enumerate(answers, start=1):
         if not answer.ok:
-            general = answer.reason.startswith(_GENERAL)
+            general = answer.reason.startswith(GENERAL_REASONS)
             return answer.reason if general else f"step {step} of {STEPS}: {answer.reason or 'failed'}"
         try:
             params = _as_parameters(answer.value, lab.parameters, "update_parameters")

@@ -124,7 +124,7 @@ def _grade_part2(
 ) -> tuple[list[CheckResult], LoadResult | None]:
     """Part 2 in a worker of its own, with PyTorch importable (NumPy-only workers never load it)."""
     if not part2.torch_available():
-        return part2.unavailable("not run: PyTorch is not installed where the grader runs"), None
+        return part2.unavailable(part2.NO_TORCH), None
     if isolation.sandboxed:
         try:
             iso.package_dirs("torch")
@@ -234,7 +234,7 @@ def _all_failed(reason: str, scheme: str, seed: int | None, data: Part2Data | No
     ex8 = exercise8.requests(scheme, seed)
     checks += exercise8.judge_exercise8(scheme, seed, [Answer(False, reason=reason) for _ in ex8])
     if not part2.torch_available():
-        return checks + part2.unavailable("not run: PyTorch is not installed where the grader runs")
+        return checks + part2.unavailable(part2.NO_TORCH)
     p2 = part2.requests(scheme, seed, data)
     return checks + part2.judge_part2(scheme, seed, [Answer(False, reason=reason) for _ in p2], data)
 
@@ -297,7 +297,7 @@ def grade_submissions(
     if scheme == "full" and seed is None:
         seed = new_seed()
     scheme_cases(scheme, seed)  # compute the expected answers once, before the threads start
-    exercise8.ex8_cases(scheme, seed)
+    exercise8.references(scheme, seed)
     part2.cases(scheme, seed)
 
     def one(i: int) -> Report:

@@ -87,7 +87,7 @@ def grade_functions(
         checks += exercise8.judge_exercise8(scheme, seed, answers)
     if "part 2" in parts:
         if not part2.torch_available():
-            checks += part2.unavailable("not run: PyTorch is not installed")
+            checks += part2.unavailable(part2.NO_TORCH)
         else:
             answers = call_in_process(part2.requests(scheme, seed, data), functions)
             checks += part2.judge_part2(scheme, seed, answers, data)

@@ -27,11 +27,12 @@ from cnnlab.grading.lab import CHECKS, Check, describe_value
 from cnnlab.grading.report import CheckResult
 from cnnlab.grading.sandbox import Answer
 
-__all__ = ["HINTS", "copy_value", "expected_results", "judge", "pool_backward_all_maxima"]
+__all__ = ["GENERAL_REASONS", "HINTS", "copy_value", "expected_results", "judge", "pool_backward_all_maxima"]
 
 RTOL = 1e-5
 ATOL = 1e-6
-_GENERAL = ("missing:", "not graded:", "not run:", "the submission could not be loaded")
+#: Reasons that are about the whole call (absent, not run, not loaded), not about one case: shown as they are.
+GENERAL_REASONS = ("missing:", "not graded:", "not run:", "the submission could not be loaded")
 
 #: What a failed hidden case of each kind usually means (feedback hints), by case tag.
 TAG_HINTS = {
@@ -235,7 +236,7 @@ def judge(
                 continue
             if not answer.ok:
                 failed = True
-                general = answer.reason.startswith(_GENERAL)
+                general = answer.reason.startswith(GENERAL_REASONS)
                 reason = answer.reason if general else _where(case, with_case) + answer.reason
                 failed_case = None if general else case
                 break
@@ -255,7 +256,7 @@ def judge(
             reason = reason or "failed"
             hint = (
                 _hint(check, failed_case)
-                if not reason.startswith(_GENERAL)
+                if not reason.startswith(GENERAL_REASONS)
                 else HINTS.get(check.exercise, "")
             )
             results.append(CheckResult(check.exercise, check.check, 0, check.marks, False, reason, hint))

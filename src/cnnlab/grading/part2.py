@@ -41,7 +41,7 @@ from typing import Any
 import numpy as np
 
 from cnnlab.grading.hashing import CheckFailed
-from cnnlab.grading.judge import compare_array
+from cnnlab.grading.judge import GENERAL_REASONS, compare_array
 from cnnlab.grading.lab import describe_value
 from cnnlab.grading.report import CheckResult
 from cnnlab.grading.sandbox import Answer, Request
@@ -121,6 +121,10 @@ def load_part2_data(root: str | Path) -> Part2Data:
         tuple(ds.classes),
         tuple(f"{p}: {why}" for p, why in ds.skipped),
     )
+
+
+#: Part 2's reason where PyTorch is not installed (the sandbox uses the grader's installation).
+NO_TORCH = "not run: PyTorch is not installed where the grader runs"
 
 
 def torch_available() -> bool:
@@ -205,7 +209,7 @@ def requests(scheme: str, seed: int | None, data: Part2Data | None) -> list[Requ
 
 
 def _failure(answer: Answer, case: _Case) -> str:
-    general = answer.reason.startswith(("missing:", "not run:", "not graded:", "the submission could not"))
+    general = answer.reason.startswith(GENERAL_REASONS)
     return answer.reason if general else f"{case.label}: {answer.reason or 'failed'}"
 
 
