@@ -1,0 +1,321 @@
+"""``make selection``: the cross-validation record of how the ``improved`` recipe was chosen.
+
+Each candidate is ``RECIPES["improved"]`` with some fields changed (:data:`CANDIDATES`); each is
+cross-validated with :func:`cnnlab.training.crossval.cross_validate` (PyTorch, CPU, one thread, 5
+stratified folds of the 557 training photos, scored by the final epoch's validation accuracy; the test
+photos are never read). The rule of docs/improved-recipe.md is applied to the results: the candidates
+whose mean is within one standard error (``sd / sqrt(folds)``) of the best mean are tied, and among them
+the one whose folds agree best (smallest sd) is chosen. The recipe itself is also cross-validated with a
+second fold seed, and on its ten folds' final models test-time augmentation is compared (none against
+the mirror average) without retraining.
+
+Writes ``docs/selection.md`` (the tables) and ``docs/selection.json`` (every fold), stamped with the
+commit, rewritten after each candidate and marked incomplete until the last. The fold runs stay in
+``runs/selection/<candidate>``: stopping the command (Ctrl-C) and running it again continues where it
+stopped (finished folds are kept, a cut fold resumes). About 3 hours of CPU: ``--jobs 2`` runs two
+candidates at once (one thread each).
+
+Usage: python benchmarks/selection.py [--jobs 2] [--only A,C] [--folds 5] [--epochs N] [--render]
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import math
+import os
+import statistics
+import sys
+import tempfile
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from dataclasses import dataclass, field, replace
+from multiprocessing import get_context
+from pathlib import Path
+from typing import Any
+
+from cnnlab.bench import record
+
+ROOT = Path(__file__).resolve().parents[1]
+DOCS = ROOT / "docs"
+RUNS = ROOT / "runs" / "selection"
+
+
+@dataclass(frozen=True)
+class Candidate:
+    key: str
+    description: str
+    changes: dict[str, Any] = field(default_factory=dict)  # fields of RECIPES["improved"] that differ
+    seed: int = 2023  # of the folds, weights and augmentation
+
+
+_A = {"epochs": 100, "mixup": 0.0, "ema": 0.0}
+_D = {**_A, "augment_scale": 0.6, "epochs": 150}
+
+#: What was compared. C is ``RECIPES["improved"]`` itself; ``C2`` is C with a second fold seed.
+CANDIDATES: tuple[Candidate, ...] = (
+    Candidate("A", "the previous `improved`: 100 epochs, no mixup, no average", _A),
+    Candidate("B", "A + mixup 0.2, 200 epochs", {"ema": 0.0}),
+    Candidate("C", "B + weight average 0.99 (= `improved`)", {}),
+    Candidate("D", "A + random resized crop (area 0.6-1), 150 epochs", _D),
+    Candidate("E", "D + mixup 0.2 + average 0.99, 200 epochs", {"augment_scale": 0.6}),
+    Candidate("F", "C with 300 epochs", {"epochs": 300}),
+    Candidate("G", "C with mixup 0.4", {"mixup": 0.4}),
+    Candidate("H", "D + average 0.99, 200 epochs", {**_D, "ema": 0.99, "epochs": 200}),
+    Candidate("I", "D with 200 epochs", {**_D, "epochs": 200}),
+    Candidate("J", "C + random resized crop (area 0.75-1)", {"augment_scale": 0.75}),
+    Candidate("C2", "C with fold seed 2024", {}, seed=2024),
+)
+RECIPE_KEY = "C"  # the candidate that is RECIPES["improved"]
+SECOND_SEED = "C2"
+
+
+def commit() -> str:
+    return record.commit(ROOT, ["src/cnnlab/grading", "src/cnnlab/explore", "src/cnnlab/cli/grade.py"])
+
+
+def candidate_settings(c: Candidate, data: Path, root: Path, epochs: int | None = None):
+    from cnnlab.recipes import RECIPES
+    from cnnlab.training import TrainSettings
+
+    recipe = RECIPES["improved"].with_overrides(**c.changes, seed=c.seed)
+    if epochs is not None:
+        recipe = recipe.with_overrides(epochs=epochs)
+    out = root / c.key
+    resume = (out / "cv.json").is_file()
+    return TrainSettings(
+        backend="torch",
+        model="cnn",
+        recipe=recipe,
+        data=str(data),
+        out=out,
+        device="cpu",
+        threads=1,
+        resume=resume,
+    )
+
+
+def cross_validate_candidate(
+    c: Candidate, data: Path, root: Path, folds: int, epochs: int | None
+) -> dict[str, Any]:
+    """Cross-validate one candidate into ``root/<key>`` (continuing a stopped one)."""
+    from cnnlab.training.crossval import cross_validate
+
+    settings = candidate_settings(c, data, root, epochs)
+    stamp = root / f"{c.key}.commit"  # the commit the candidate's first fold ran at
+    if not settings.resume:
+        root.mkdir(parents=True, exist_ok=True)
+        stamp.write_text(commit() + "\n")
+
+    def on_fold(f, total):
+        print(f"{c.key} fold {f.fold}/{total}: {100 * f.final_val_acc:.1f}% ({f.seconds:.0f} s)", flush=True)
+
+    cv = cross_validate(settings, folds, on_fold=on_fold)
+    return {
+        "key": c.key,
+        "description": c.description,
+        "changes": c.changes,
+        "seed": c.seed,
+        "epochs": settings.recipe.epochs,
+        "commit": stamp.read_text().strip() if stamp.is_file() else "unknown",
+        "mean": cv.mean,
+        "sd": cv.std,
+        "folds": [f.final_val_acc for f in cv.folds],
+        "seconds": sum(f.seconds for f in cv.folds),
+    }
+
+
+def tta_comparison(keys: list[str], data: Path, root: Path, folds: int) -> dict[str, Any]:
+    """Validation accuracy of the final (averaged) models of ``keys``' folds without and with the mirror."""
+    import numpy as np
+    import torch
+
+    from cnnlab.data import load_dataset
+    from cnnlab.rundir import RunDir
+    from cnnlab.torch_backend.checkpoint import load_checkpoint
+    from cnnlab.torch_backend.models import build_model
+    from cnnlab.torch_backend.predictor import TorchPredictor
+
+    torch.set_num_threads(1)
+    ds = load_dataset(str(data), image_size=64)
+    correct = {"none": 0, "mirror": 0}
+    total = 0
+    by = {c.key: c for c in CANDIDATES}
+    for key in keys:
+        settings = candidate_settings(by[key], data, root)
+        for k in range(folds):
+            run = RunDir.open(root / key / f"fold-{k + 1}")
+            cfg = run.config
+            state = load_checkpoint(run.checkpoint("last"))[0]
+            model = build_model(cfg["model"], cfg["image_size"], cfg["num_classes"], cfg["recipe"]["dropout"])
+            model.load_state_dict(state.get("ema", state["model"]))  # the final model: averaged weights
+            _, val_idx = replace(settings, cv_fold=(k, folds)).split(ds.train.labels)
+            images, labels = ds.train.images[val_idx], ds.train.labels[val_idx]
+            for name, flip in (("none", False), ("mirror", True)):
+                p = TorchPredictor(model, cfg["classes"], cfg["image_size"], flip).predict_proba(images)
+                correct[name] += int((np.argmax(p, 1) == labels).sum())
+            total += labels.size
+    return {"folds": len(keys) * folds, "images": total, **{k: v / total for k, v in correct.items()}}
+
+
+def choose(rows: list[dict[str, Any]]) -> tuple[str, float, list[str]]:
+    """The rule: (chosen key, the tie threshold, the tied keys) among complete candidates."""
+    best = max(rows, key=lambda r: r["mean"])
+    threshold = best["mean"] - best["sd"] / math.sqrt(len(best["folds"]))
+    tied = [r for r in rows if r["mean"] >= threshold]
+    chosen = min(tied, key=lambda r: r["sd"])
+    return chosen["key"], threshold, [r["key"] for r in tied]
+
+
+def _pct(x: float) -> str:
+    return f"{100 * x:.1f}"
+
+
+def write(results: dict[str, Any]) -> None:
+    DOCS.mkdir(exist_ok=True)
+    (DOCS / "selection.json").write_text(json.dumps(results, indent=2) + "\n")
+    done = {r["key"]: r for r in results["candidates"]}
+    commits = sorted({r["commit"] for r in done.values()})
+    lines = [
+        "# How the `improved` recipe was chosen: the cross-validation record",
+        "",
+        "Written by `make selection` (`benchmarks/selection.py`); do not edit by hand.",
+        "",
+        *(
+            []
+            if results["complete"]
+            else [
+                "**Incomplete**: the command has not run every candidate yet; the rows below were measured.",
+                "",
+            ]
+        ),
+        f"Commit `{results['commit']}`, {results['date']}, {results['machine']}"
+        + (
+            f" (candidates measured at {', '.join(f'`{c}`' for c in commits)})"
+            if commits != [results["commit"]]
+            else ""
+        )
+        + f". PyTorch on the CPU, one thread per run, {results['folds']}-fold stratified cross-validation of",
+        "the 557 training photos (`cnnlab cv`), each fold scored by the accuracy of the model it ends with",
+        "(averaged weights where the candidate has them, with its test-time flip); the test photos are not",
+        'read. Every candidate is `RECIPES["improved"]` with the fields shown changed.',
+        "",
+        f"| candidate | changes from `improved` | {results['folds']}-fold validation accuracy, mean ± sd "
+        "| each fold | minutes |",
+        "|---|---|---|---|---|",
+    ]
+    ranked = [c for c in CANDIDATES if c.key in done and c.key != SECOND_SEED]
+    complete = [done[c.key] for c in ranked if len(done[c.key]["folds"]) == results["folds"]]
+    chosen, threshold, tied = choose(complete) if complete else (None, float("nan"), [])
+    for c in ranked:
+        r = done[c.key]
+        changes = ", ".join(f"{k}={v}" for k, v in c.changes.items()) or "none"
+        name = f"**{c.key}: {c.description}**" if c.key == chosen else f"{c.key}: {c.description}"
+        each = " / ".join(_pct(a) for a in r["folds"])
+        lines.append(
+            f"| {name} | {changes} | {_pct(r['mean'])} ± {_pct(r['sd'])}% | {each} "
+            f"| {r['seconds'] / 60:.0f} |"
+        )
+    if complete:
+        best = max(complete, key=lambda r: r["mean"])
+        lines += [
+            "",
+            f"The best mean is {best['key']}'s, {_pct(best['mean'])}%; one standard error below it is "
+            f"{_pct(threshold)}% ({_pct(best['mean'])} - {_pct(best['sd'])}/sqrt({len(best['folds'])})). "
+            f"Within it: {', '.join(tied)}. Among those the rule takes the one whose folds agree best "
+            f"(the smallest sd): **{chosen}**"
+            + (
+                " — the recipe `improved` is."
+                if chosen == RECIPE_KEY
+                else f". The recipe `improved` is {RECIPE_KEY}: this run of the rule does not pick it."
+            ),
+        ]
+    if SECOND_SEED in done and RECIPE_KEY in done:
+        a, b = done[RECIPE_KEY], done[SECOND_SEED]
+        ten = a["folds"] + b["folds"]
+        lines += [
+            "",
+            f"The recipe with a second fold seed ({b['seed']}): {_pct(b['mean'])} ± {_pct(b['sd'])}% "
+            f"({' / '.join(_pct(x) for x in b['folds'])}); over the {len(ten)} folds of both seeds "
+            f"{_pct(statistics.fmean(ten))}%.",
+        ]
+    if results.get("tta"):
+        t = results["tta"]
+        lines += [
+            "",
+            f"Test-time augmentation on those {t['folds']} folds' final models ({t['images']} validation "
+            f"predictions), without retraining: none {_pct(t['none'])}%, the mirror average (kept) "
+            f"{_pct(t['mirror'])}%.",
+        ]
+    (DOCS / "selection.md").write_text("\n".join(lines) + "\n")
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--jobs", type=int, default=2, help="candidates at once (one thread each)")
+    parser.add_argument("--only", default="", help="comma-separated candidate keys (default: all)")
+    parser.add_argument("--folds", type=int, default=5)
+    parser.add_argument(
+        "--epochs", type=int, default=None, help="override every candidate's epochs (a check)"
+    )
+    parser.add_argument("--render", action="store_true", help="only rewrite selection.md from selection.json")
+    args = parser.parse_args()
+    if args.render:
+        write(json.loads((DOCS / "selection.json").read_text()))
+        return 0
+    from cnnlab.bench.torch_train import real_photos
+
+    data = real_photos()
+    if data is None:
+        print("the Kaggle photos are not here (set CNNLAB_REAL_DATA); nothing measured", file=sys.stderr)
+        return 1
+    keys = [k for k in args.only.split(",") if k] or [c.key for c in CANDIDATES]
+    unknown = sorted(set(keys) - {c.key for c in CANDIDATES})
+    if unknown:
+        print(f"unknown candidates {unknown}; choose from {[c.key for c in CANDIDATES]}", file=sys.stderr)
+        return 2
+    plan = [c for c in CANDIDATES if c.key in keys]
+    # longest first, so that the two workers end together
+    plan.sort(key=lambda c: -(c.changes.get("epochs", 200) if args.epochs is None else args.epochs))
+    check = args.epochs is not None  # a check of the script: its runs go to a temporary folder
+    root = Path(tempfile.mkdtemp(prefix="cnnlab-selection-")) if check else RUNS
+    previous = (
+        {}
+        if check or not (DOCS / "selection.json").is_file()
+        else json.loads((DOCS / "selection.json").read_text())
+    )
+    results = {
+        "commit": commit(),
+        "date": dt.date.today().isoformat(),
+        "machine": f"{os.cpu_count()} CPUs",
+        "folds": args.folds,
+        "complete": False,
+        "candidates": [r for r in previous.get("candidates", []) if r["key"] not in keys],
+        "tta": previous.get("tta"),
+    }
+    with ProcessPoolExecutor(max_workers=args.jobs, mp_context=get_context("spawn")) as pool:
+        futures = [
+            pool.submit(cross_validate_candidate, c, data, root, args.folds, args.epochs) for c in plan
+        ]
+        for fut in as_completed(futures):
+            r = fut.result()
+            print(
+                f"{r['key']}: {_pct(r['mean'])} ± {_pct(r['sd'])}% ({r['seconds'] / 60:.0f} min)", flush=True
+            )
+            results["candidates"].append(r)
+            if not check:
+                write(results)
+    have = {r["key"] for r in results["candidates"]}
+    if {RECIPE_KEY, SECOND_SEED} <= have:
+        results["tta"] = tta_comparison([RECIPE_KEY, SECOND_SEED], data, root, args.folds)
+    results["complete"] = have >= {c.key for c in CANDIDATES}
+    if check:
+        print(json.dumps(results, indent=2))
+        return 0
+    write(results)
+    print(f"wrote {DOCS / 'selection.md'}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
