@@ -45,3 +45,28 @@ def test_state_round_trip_and_errors():
         other.load_state_dict({"v": np.zeros(3)})
     with pytest.raises(ValueError, match=r"decay must be in \(0, 1\)"):
         WeightAverage({"w": np.zeros(1)}, decay=1.0)
+
+
+def test_one_rule_for_both_backends_arrays():
+    # the shared average with each backend's arithmetic: the same numbers, the same refusals
+    torch = pytest.importorskip("torch")
+    from cnnlab.torch_backend.engine import _lerp as torch_lerp
+    from cnnlab.training.average import WeightAverage as Shared
+    from cnnlab.training.average import predicted_weights
+
+    rng = np.random.default_rng(1)
+    w = rng.standard_normal(6)
+    ours = WeightAverage({"w": w}, decay=0.9)
+    theirs = Shared({"w": torch.tensor(w)}, 0.9, torch_lerp)
+    for _ in range(20):
+        w = w + rng.standard_normal(6)
+        ours.update({"w": w})
+        theirs.update({"w": torch.tensor(w)})
+    np.testing.assert_allclose(ours.shadow["w"], theirs.shadow["w"].numpy(), rtol=1e-13, atol=1e-15)
+    with pytest.raises(ValueError, match=r"expected the parameters \['w'\], got \['v'\]"):
+        theirs.update({"v": torch.zeros(6)})
+    with pytest.raises(ValueError, match=r"decay must be in \(0, 1\)"):
+        Shared({}, 0.0, torch_lerp)
+    assert predicted_weights({"model": 1, "ema": 2}, "model") == 2
+    assert predicted_weights({"model": 1, "ema": None}, "model") == 1
+    assert predicted_weights({"model": 1}, "model") == 1

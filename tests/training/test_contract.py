@@ -133,6 +133,20 @@ def test_interrupt_anywhere_then_resume_equals_the_uninterrupted_run(
         )
 
 
+@pytest.mark.parametrize("backend", BACKEND_NAMES)
+def test_both_checkpoints_predict_with_the_weight_average(backend, tmp_path):
+    # without a validation split the kept epoch is the last one: "best" and "last" hold the same average
+    # ("last" beside the raw weights); the validation accuracy is the average's too
+    recipe = SMALL.with_overrides(epochs=2, val_fraction=0.0)
+    run = fit(settings(backend, tmp_path / "run", recipe=recipe))
+    assert run.config["best_epoch"] == 2
+    images = some_test_images()
+    best = load_predictor(run, "best").predict_proba(images)
+    np.testing.assert_array_equal(load_predictor(run, "last").predict_proba(images), best)
+    raw = fit(settings(backend, tmp_path / "raw", recipe=recipe.with_overrides(ema=0.0)))
+    assert not np.array_equal(load_predictor(raw, "last").predict_proba(images), best)
+
+
 class _HardKill(BaseException):
     """Stands for the process dying (not a Ctrl-C the loop can handle)."""
 

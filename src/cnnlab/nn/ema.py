@@ -1,13 +1,9 @@
-"""An exponential moving average of a model's weights (the recipe's ``ema``), for the NumPy backend.
+"""The weight average (the recipe's ``ema``) of NumPy arrays: :mod:`cnnlab.training.average` with
+NumPy's arithmetic, and its state for ``last.npz``.
 
-After every optimisation step, for each parameter ``w`` and its average ``w_ema`` (which starts as a
-copy of the initial weights)::
-
-    w_ema <- decay * w_ema + (1 - decay) * w        (computed as w_ema += (1 - decay) * (w - w_ema))
-
-The averaged weights see the last ``~1 / (1 - decay)`` steps, which smooths out the noise of small
-mini-batches; the trainer validates, checkpoints and predicts with them. The torch trainer keeps the
-same average with ``Tensor.lerp_`` (:mod:`cnnlab.torch_backend.trainer`).
+``w_ema += (1 - decay) * (w - w_ema)`` after every optimisation step, in the arrays' own dtype; the
+average starts as a copy of the initial weights. The rule (when it is updated, what it is used for) is
+:mod:`cnnlab.training.average`'s.
 """
 
 from __future__ import annotations
@@ -16,22 +12,34 @@ from collections.abc import Mapping
 
 import numpy as np
 
+from cnnlab.training.average import WeightAverage as _WeightAverage
 
-class WeightAverage:
-    """``WeightAverage(params, decay)``: an EMA of the named arrays ``params``; call :meth:`update`
-    after each optimizer step with the same live arrays."""
+#: Key prefix of the weight average's arrays inside a checkpoint's optimizer state (``last.npz``).
+EMA_PREFIX = "ema."
+
+
+def split_average(optimizer_state: Mapping[str, np.ndarray]) -> tuple[dict, dict | None]:
+    """``(optimizer state, averaged weights or None)`` of a checkpoint's optimizer arrays."""
+    ema = {k[len(EMA_PREFIX) :]: v for k, v in optimizer_state.items() if k.startswith(EMA_PREFIX)}
+    rest = {k: v for k, v in optimizer_state.items() if not k.startswith(EMA_PREFIX)}
+    return rest, ema or None
+
+
+def join_average(optimizer_state: Mapping[str, np.ndarray], ema: Mapping[str, np.ndarray]) -> dict:
+    """The optimizer arrays with the averaged weights added under :data:`EMA_PREFIX`."""
+    return {**optimizer_state, **{EMA_PREFIX + k: v for k, v in ema.items()}}
+
+
+def _lerp(avg: np.ndarray, w: np.ndarray, rate: float) -> None:
+    avg += avg.dtype.type(rate) * (w - avg)
+
+
+class WeightAverage(_WeightAverage[np.ndarray]):
+    """``WeightAverage(params, decay)``: an EMA of the named arrays ``params`` (copied); call
+    :meth:`update` after each optimizer step with the same live arrays."""
 
     def __init__(self, params: Mapping[str, np.ndarray], decay: float):
-        if not 0.0 < decay < 1.0:
-            raise ValueError(f"the weight average's decay must be in (0, 1), got {decay}")
-        self.decay = float(decay)
-        self.shadow = {k: np.array(v, copy=True) for k, v in params.items()}
-
-    def update(self, params: Mapping[str, np.ndarray]) -> None:
-        """``w_ema += (1 - decay) * (w - w_ema)`` for every parameter, in place."""
-        rate = 1.0 - self.decay
-        for k, s in self.shadow.items():
-            s += s.dtype.type(rate) * (params[k] - s)
+        super().__init__({k: np.array(v, copy=True) for k, v in params.items()}, decay, _lerp)
 
     def state_dict(self) -> dict[str, np.ndarray]:
         """Copies of the averaged weights, by parameter name (a model's ``load_state_dict`` takes them)."""

@@ -8,9 +8,9 @@ One epoch: shuffle, cut mini-batches (the last one may be smaller), augment (uin
 so), normalise, and per step set the learning rate from :func:`cnnlab.recipes.learning_rate`, run
 forward, the label-smoothed softmax cross-entropy (against mixup's blended targets when the recipe has
 ``mixup``, :mod:`cnnlab.data.mixup`), backward and the optimizer step, then update the weight average
-(``ema``, :mod:`cnnlab.nn.ema`). Evaluation: the validation images in evaluation mode, no augmentation,
-flip averaging when the recipe has ``tta_flip``, plain negative log-likelihood, of the averaged weights
-when the recipe has ``ema`` (as the predictor will score it).
+(``ema``, :mod:`cnnlab.training.average`). Evaluation: the validation images in evaluation mode, no
+augmentation, flip averaging when the recipe has ``tta_flip``, plain negative log-likelihood, of the
+averaged weights when the recipe has ``ema`` (as the predictor will score it).
 
 Determinism: every random draw of epoch ``e`` (shuffle order, augmentation, mixup, dropout masks) comes
 from generators seeded with ``(recipe.seed, e)`` (:data:`RNG_SCHEME`), so the run is a function of the
@@ -30,13 +30,14 @@ import numpy as np
 
 from cnnlab.errors import CnnlabError
 from cnnlab.nn.checkpoint import load_checkpoint, save_checkpoint
-from cnnlab.nn.ema import WeightAverage
+from cnnlab.nn.ema import WeightAverage, join_average, split_average
 from cnnlab.nn.losses import smoothed_targets, soft_cross_entropy, softmax_cross_entropy
 from cnnlab.nn.model import build_model
 from cnnlab.nn.optim import make_optimizer
 from cnnlab.nn.predictor import predict_logprobs
 from cnnlab.nn.summary import summarize
 from cnnlab.recipes import learning_rate
+from cnnlab.training.average import EMA_KEY, predicted_weights
 from cnnlab.training.engine import EpochStats, NonFiniteLoss, StepHook, TrainData
 from cnnlab.training.settings import TrainSettings
 
@@ -47,8 +48,6 @@ RNG_SCHEME = (
     "numpy.random.default_rng([seed, epoch]) for shuffle, augmentation and mixup, "
     "[seed, epoch, 1] for dropout"
 )
-#: Key prefix of the weight average's arrays inside ``last.npz``'s optimizer state.
-EMA = "ema."
 
 
 def problems(settings: TrainSettings) -> list[str]:
@@ -202,22 +201,19 @@ class NumpyEngine:
     def snapshot(self) -> dict[str, Any]:
         optimizer = self.opt.state_dict()
         if self.average is not None:
-            optimizer.update({EMA + k: v for k, v in self.average.state_dict().items()})
+            optimizer = join_average(optimizer, self.average.state_dict())
         return {"params": self.model.state_dict(), "optimizer": optimizer}
 
     def best_weights(self, snapshot: dict[str, Any]) -> dict[str, Any]:
-        if self.average is not None:
-            ema = {k[len(EMA) :]: v for k, v in snapshot["optimizer"].items() if k.startswith(EMA)}
-            return {"params": ema, "optimizer": {}}
-        return {"params": snapshot["params"], "optimizer": {}}
+        state = {"params": snapshot["params"], EMA_KEY: split_average(snapshot["optimizer"])[1]}
+        return {"params": predicted_weights(state, "params"), "optimizer": {}}
 
     def restore(self, snapshot: dict[str, Any]) -> None:
         self.model.load_state_dict(snapshot["params"])
-        opt_state = snapshot["optimizer"]
+        opt_state, ema = split_average(snapshot["optimizer"])
         if self.average is not None:
-            ema = {k[len(EMA) :]: v for k, v in opt_state.items() if k.startswith(EMA)}
             self.average.load_state_dict(ema or snapshot["params"])
-        self.opt.load_state_dict({k: v for k, v in opt_state.items() if not k.startswith(EMA)})
+        self.opt.load_state_dict(opt_state)
 
     def save(self, path: os.PathLike, state: dict[str, Any], meta: dict[str, Any]) -> None:
         save_checkpoint(path, state["params"], meta, state["optimizer"] or None)

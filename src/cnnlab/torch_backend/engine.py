@@ -17,8 +17,8 @@ Engine (:class:`TorchEngine`):
   channels-last layout on CPU and CUDA; CUDA runs the forward pass under bf16 autocast.
 - Each step minimises cross-entropy with ``recipe.label_smoothing`` (blended with a permutation of the
   batch when ``recipe.mixup``: ``lam * CE(y) + (1 - lam) * CE(y[perm])``), Adam, AdamW or SGD with the
-  learning rate of :func:`cnnlab.recipes.learning_rate`; with ``recipe.ema = d`` an average
-  ``w_ema.lerp_(w, 1 - d)`` follows every step, as :mod:`cnnlab.nn.ema`.
+  learning rate of :func:`cnnlab.recipes.learning_rate`; with ``recipe.ema = d`` the weight average of
+  :mod:`cnnlab.training.average` follows every step (``w_ema.lerp_(w, 1 - d)``).
 - Under DDP every rank draws the same permutation, augmentation and mixup for each *global* batch and
   keeps its interleaved share (:func:`cnnlab.torch_backend.distributed.shard`); each rank's loss is
   ``sum of its losses * N_ranks / global batch``, so the averaged gradient is the single-process one.
@@ -46,8 +46,13 @@ from cnnlab.torch_backend.device import default_torch_threads, memory_format, se
 from cnnlab.torch_backend.distributed import Dist, dist_from_env, shard
 from cnnlab.torch_backend.models import build_model
 from cnnlab.torch_backend.predictor import evaluate
+from cnnlab.training.average import EMA_KEY, WeightAverage, predicted_weights
 from cnnlab.training.engine import EpochStats, NonFiniteLoss, StepHook, TrainData
 from cnnlab.training.settings import TrainSettings
+
+
+def _lerp(avg: torch.Tensor, w: torch.Tensor, rate: float) -> None:
+    avg.lerp_(w, rate)
 
 
 def problems(settings: TrainSettings) -> list[str]:
@@ -171,9 +176,12 @@ class TorchEngine:
             Augmenter(r.seed, pad=r.augment_pad, scale=(r.augment_scale, 1.0)) if r.augment else None
         )
         self.mixer = MixUp(r.mixup, seed=(r.seed, 2)) if r.mixup > 0 else None
-        self.averaged: nn.Module | None = None  # the weight average: what is validated and saved
+        self.averaged: nn.Module | None = None  # the weight average's model: what is validated and saved
+        self.average: WeightAverage[torch.Tensor] | None = None
         if r.ema > 0:
             self.averaged = copy.deepcopy(self.model).requires_grad_(False)
+            self.average = WeightAverage(dict(self.averaged.named_parameters()), r.ema, _lerp)
+            self._params = dict(self.model.named_parameters())
         self.train_u8 = np.ascontiguousarray(data.train_images)
         self.y_train = torch.from_numpy(data.train_labels).to(device)
         self.x_train = None if r.augment else to_input(self.train_u8, device)
@@ -259,10 +267,9 @@ class TorchEngine:
             self.optimizer.zero_grad(set_to_none=True)
             loss.backward()
             self.optimizer.step()
-            if self.averaged is not None:
+            if self.average is not None:
                 with torch.no_grad():
-                    for w_avg, w in zip(self.averaged.parameters(), self.model.parameters(), strict=True):
-                        w_avg.lerp_(w, 1.0 - r.ema)
+                    self.average.update(self._params)
             sums += stats
             on_step(s + 1, step_loss, stats[1].item() / stats[2].item(), int(stats[2].item()))
         total = sums.tolist()
@@ -297,17 +304,17 @@ class TorchEngine:
             "rng": self._rng_state(),
         }
         if self.averaged is not None:
-            state["ema"] = _weights(self.averaged)
+            state[EMA_KEY] = _weights(self.averaged)
         return state
 
     def best_weights(self, snapshot: dict[str, Any]) -> dict[str, Any]:
-        return {"model": snapshot.get("ema", snapshot["model"])}
+        return {"model": predicted_weights(snapshot, "model")}
 
     def restore(self, snapshot: dict[str, Any]) -> None:
         self.model.load_state_dict(snapshot["model"])
         self.optimizer.load_state_dict(snapshot["optimizer"])
         if self.averaged is not None:
-            self.averaged.load_state_dict(snapshot.get("ema", snapshot["model"]))
+            self.averaged.load_state_dict(predicted_weights(snapshot, "model"))
         rng = snapshot["rng"]
         torch.set_rng_state(rng["torch"])
         self.shuffle.bit_generator.state = rng["shuffle"]
