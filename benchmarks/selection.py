@@ -3,11 +3,11 @@
 Each candidate is ``RECIPES["improved"]`` with some fields changed (:data:`CANDIDATES`); each is
 cross-validated with :func:`cnnlab.training.crossval.cross_validate` (PyTorch, CPU, one thread, 5
 stratified folds of the 557 training photos, scored by the final epoch's validation accuracy; the test
-photos are never read). The rule of docs/improved-recipe.md is applied to the results: the candidates
-whose mean is within one standard error (``sd / sqrt(folds)``) of the best mean are tied, and among them
-the one whose folds agree best (smallest sd) is chosen. The recipe itself is also cross-validated with a
-second fold seed, and on its ten folds' final models test-time augmentation is compared (none against
-the mirror average) without retraining.
+photos are never read). The rule of docs/improved-recipe.md (:func:`cnnlab.training.crossval.choose`) is
+applied to the results: the candidates whose mean is within one standard error (``sd / sqrt(folds)``)
+of the best mean are tied, and among them the one whose folds agree best (smallest sd) is chosen. The
+recipe itself is also cross-validated with a second fold seed, and on its ten folds' final models
+test-time augmentation is compared (none against the mirror average) without retraining.
 
 Writes ``docs/selection.md`` (the tables) and ``docs/selection.json`` (every fold), stamped with the
 commit, rewritten after each candidate and marked incomplete until the last. The fold runs stay in
@@ -23,7 +23,6 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import json
-import math
 import os
 import statistics
 import sys
@@ -128,15 +127,10 @@ def cross_validate_candidate(
 def tta_comparison(keys: list[str], data: Path, root: Path, folds: int) -> dict[str, Any]:
     """Validation accuracy of the final (averaged) models of ``keys``' folds without and with the mirror."""
     import numpy as np
-    import torch
 
     from cnnlab.data import load_dataset
-    from cnnlab.rundir import RunDir
-    from cnnlab.torch_backend.checkpoint import load_checkpoint
-    from cnnlab.torch_backend.models import build_model
-    from cnnlab.torch_backend.predictor import TorchPredictor
+    from cnnlab.runs.predictor import load_predictor
 
-    torch.set_num_threads(1)
     ds = load_dataset(str(data), image_size=64)
     correct = {"none": 0, "mirror": 0}
     total = 0
@@ -144,27 +138,22 @@ def tta_comparison(keys: list[str], data: Path, root: Path, folds: int) -> dict[
     for key in keys:
         settings = candidate_settings(by[key], data, root)
         for k in range(folds):
-            run = RunDir.open(root / key / f"fold-{k + 1}")
-            cfg = run.config
-            state = load_checkpoint(run.checkpoint("last"))[0]
-            model = build_model(cfg["model"], cfg["image_size"], cfg["num_classes"], cfg["recipe"]["dropout"])
-            model.load_state_dict(state.get("ema", state["model"]))  # the final model: averaged weights
+            # "last": the model the fold ended with (the weight average, cnnlab.training.average)
+            predictor = load_predictor(root / key / f"fold-{k + 1}", "last")
             _, val_idx = replace(settings, cv_fold=(k, folds)).split(ds.train.labels)
             images, labels = ds.train.images[val_idx], ds.train.labels[val_idx]
             for name, flip in (("none", False), ("mirror", True)):
-                p = TorchPredictor(model, cfg["classes"], cfg["image_size"], flip).predict_proba(images)
-                correct[name] += int((np.argmax(p, 1) == labels).sum())
+                predictor.tta_flip = flip
+                correct[name] += int((np.argmax(predictor.predict_proba(images), 1) == labels).sum())
             total += labels.size
     return {"folds": len(keys) * folds, "images": total, **{k: v / total for k, v in correct.items()}}
 
 
-def choose(rows: list[dict[str, Any]]) -> tuple[str, float, list[str]]:
-    """The rule: (chosen key, the tie threshold, the tied keys) among complete candidates."""
-    best = max(rows, key=lambda r: r["mean"])
-    threshold = best["mean"] - best["sd"] / math.sqrt(len(best["folds"]))
-    tied = [r for r in rows if r["mean"] >= threshold]
-    chosen = min(tied, key=lambda r: r["sd"])
-    return chosen["key"], threshold, [r["key"] for r in tied]
+def choose(rows: list[dict[str, Any]]):
+    """The rule (:func:`cnnlab.training.crossval.choose`) over complete candidates' fold scores."""
+    from cnnlab.training.crossval import choose as one_standard_error
+
+    return one_standard_error({r["key"]: r["folds"] for r in rows})
 
 
 def _pct(x: float) -> str:
@@ -206,7 +195,8 @@ def write(results: dict[str, Any]) -> None:
     ]
     ranked = [c for c in CANDIDATES if c.key in done and c.key != SECOND_SEED]
     complete = [done[c.key] for c in ranked if len(done[c.key]["folds"]) == results["folds"]]
-    chosen, threshold, tied = choose(complete) if complete else (None, float("nan"), [])
+    choice = choose(complete) if complete else None
+    chosen = choice.chosen if choice else None
     for c in ranked:
         r = done[c.key]
         changes = ", ".join(f"{k}={v}" for k, v in c.changes.items()) or "none"
@@ -216,13 +206,14 @@ def write(results: dict[str, Any]) -> None:
             f"| {name} | {changes} | {_pct(r['mean'])} ± {_pct(r['sd'])}% | {each} "
             f"| {r['seconds'] / 60:.0f} |"
         )
-    if complete:
-        best = max(complete, key=lambda r: r["mean"])
+    if choice is not None:
+        best = done[choice.best]
         lines += [
             "",
             f"The best mean is {best['key']}'s, {_pct(best['mean'])}%; one standard error below it is "
-            f"{_pct(threshold)}% ({_pct(best['mean'])} - {_pct(best['sd'])}/sqrt({len(best['folds'])})). "
-            f"Within it: {', '.join(tied)}. Among those the rule takes the one whose folds agree best "
+            f"{_pct(choice.threshold)}% ({_pct(best['mean'])} - {_pct(best['sd'])}"
+            f"/sqrt({len(best['folds'])})). "
+            f"Within it: {', '.join(choice.tied)}. Among those the rule takes the one whose folds agree best "
             f"(the smallest sd): **{chosen}**"
             + (
                 " — the recipe `improved` is."

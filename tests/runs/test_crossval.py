@@ -120,3 +120,23 @@ def test_the_cv_command_prints_a_line_per_fold_and_the_mean(tmp_path):
     assert_one_line_error(
         cnnlab("cv", "--out", tmp_path / "none", "--resume"), "no cross-validation to resume"
     )
+
+
+def test_the_one_standard_error_rule_takes_the_steadiest_of_the_tied():
+    from cnnlab.training.crossval import choose
+
+    scores = {
+        "a": [0.70, 0.72, 0.74],  # mean 0.72, behind
+        "b": [0.70, 0.80, 0.90],  # best mean 0.80, sd 0.1: threshold 0.80 - 0.1/sqrt(3) = 0.7423
+        "c": [0.75, 0.76, 0.77],  # mean 0.76, sd 0.01: tied and the steadiest
+        "d": [0.74, 0.745, 0.75],  # mean 0.745 >= 0.7423: tied, sd 0.005: steadier still
+    }
+    c = choose(scores)
+    assert (c.best, c.tied, c.chosen) == ("b", ("b", "c", "d"), "d")
+    assert c.threshold == pytest.approx(0.80 - 0.1 / np.sqrt(3), abs=1e-12)
+    assert choose({k: scores[k] for k in "abc"}).chosen == "c"
+    assert choose({"b": scores["b"]}).chosen == "b"  # alone: chosen however spread
+    with pytest.raises(CnnlabError, match="x has fewer"):
+        choose({"x": [0.5], "b": scores["b"]})
+    with pytest.raises(CnnlabError, match="no candidates"):
+        choose({})

@@ -10,6 +10,10 @@ images). With ``K`` folds every training image is validated once, so on a few hu
 is far steadier than one small hold-out split. ``OUT/cv.json`` holds the settings from the start and
 the folds' results as they finish.
 
+Comparing candidates (:func:`choose`, the rule of docs/improved-recipe.md): the candidates whose mean is
+within one standard error (``sd / sqrt(folds)``) of the best mean are tied; among them the one whose folds
+agree best (the smallest sd) is chosen.
+
 An interrupted cross-validation continues with ``resume=True`` and the settings stored in ``cv.json``
 (:func:`stored_settings`): finished folds are kept, a cut fold resumes from its last checkpoint, the
 others are trained.
@@ -18,9 +22,10 @@ others are trained.
 from __future__ import annotations
 
 import json
+import math
 import statistics
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -73,6 +78,36 @@ class CrossValidation:
             "folds": [f.__dict__ for f in self.folds],
             "settings": self.settings,
         }
+
+
+@dataclass(frozen=True)
+class Choice:
+    """What :func:`choose` decided: the chosen candidate, the tie threshold and the tied candidates."""
+
+    chosen: str
+    best: str  # the candidate with the best mean
+    threshold: float  # best mean - its sd / sqrt(folds)
+    tied: tuple[str, ...]  # the candidates whose mean is >= threshold, in the order given
+
+
+def choose(scores: Mapping[str, Sequence[float]]) -> Choice:
+    """The one-standard-error rule over candidates' fold scores ``{name: [score of each fold]}``.
+
+    ``best`` has the highest mean ``m`` (sample sd ``s`` over its ``k`` folds); the candidates with a mean
+    ``>= m - s / sqrt(k)`` are tied, and the tied one with the smallest sd is chosen (the first given on
+    equal sd). Every candidate needs at least two folds.
+    """
+    if not scores:
+        raise CnnlabError("no candidates to choose from")
+    short = sorted(name for name, folds in scores.items() if len(folds) < 2)
+    if short:
+        raise CnnlabError(f"every candidate needs at least 2 fold scores; {', '.join(short)} has fewer")
+    means = {name: statistics.fmean(folds) for name, folds in scores.items()}
+    sds = {name: statistics.stdev(folds) for name, folds in scores.items()}
+    best = max(means, key=means.__getitem__)
+    threshold = means[best] - sds[best] / math.sqrt(len(scores[best]))
+    tied = tuple(name for name in scores if means[name] >= threshold)
+    return Choice(min(tied, key=sds.__getitem__), best, threshold, tied)
 
 
 def _fold_result(run: RunDir, fold: int, seconds: float) -> FoldResult:
