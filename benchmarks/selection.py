@@ -6,8 +6,9 @@ stratified folds of the 557 training photos, scored by the final epoch's validat
 photos are never read). The rule of docs/improved-recipe.md (:func:`cnnlab.training.crossval.choose`) is
 applied to the results: the candidates whose mean is within one standard error (``sd / sqrt(folds)``)
 of the best mean are tied, and among them the one whose folds agree best (smallest sd) is chosen. The
-recipe itself is also cross-validated with a second fold seed, and on its ten folds' final models
-test-time augmentation is compared (none against the mirror average) without retraining.
+recipe itself is also cross-validated with a second seed (folds, weights, augmentation), and on its ten
+folds' final models test-time augmentation is compared (none against the mirror average) without
+retraining.
 
 Writes ``docs/selection.md`` (the tables) and ``docs/selection.json`` (every fold), stamped with the
 commit, rewritten after each candidate and marked incomplete until the last. The fold runs stay in
@@ -28,7 +29,7 @@ import statistics
 import sys
 import tempfile
 from concurrent.futures import ProcessPoolExecutor, as_completed
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from multiprocessing import get_context
 from pathlib import Path
 from typing import Any
@@ -51,7 +52,8 @@ class Candidate:
 _A = {"epochs": 100, "mixup": 0.0, "ema": 0.0}
 _D = {**_A, "augment_scale": 0.6, "epochs": 150}
 
-#: What was compared. C is ``RECIPES["improved"]`` itself; ``C2`` is C with a second fold seed.
+#: What was compared. C is ``RECIPES["improved"]`` itself; ``C2`` is C with a second seed (of the folds,
+#: the weights and the augmentation alike).
 CANDIDATES: tuple[Candidate, ...] = (
     Candidate("A", "the previous `improved`: 100 epochs, no mixup, no average", _A),
     Candidate("B", "A + mixup 0.2, 200 epochs", {"ema": 0.0}),
@@ -63,14 +65,14 @@ CANDIDATES: tuple[Candidate, ...] = (
     Candidate("H", "D + average 0.99, 200 epochs", {**_D, "ema": 0.99, "epochs": 200}),
     Candidate("I", "D with 200 epochs", {**_D, "epochs": 200}),
     Candidate("J", "C + random resized crop (area 0.75-1)", {"augment_scale": 0.75}),
-    Candidate("C2", "C with fold seed 2024", {}, seed=2024),
+    Candidate("C2", "C with seed 2024 (folds, weights, augmentation)", {}, seed=2024),
 )
 RECIPE_KEY = "C"  # the candidate that is RECIPES["improved"]
 SECOND_SEED = "C2"
 
 
 def commit() -> str:
-    return record.commit(ROOT, ["src/cnnlab/grading", "src/cnnlab/explore", "src/cnnlab/cli/grade.py"])
+    return record.training_commit(ROOT)
 
 
 def candidate_settings(c: Candidate, data: Path, root: Path, epochs: int | None = None):
@@ -94,6 +96,15 @@ def candidate_settings(c: Candidate, data: Path, root: Path, epochs: int | None 
     )
 
 
+def _stamp(path: Path) -> str:
+    """Add this invocation's commit to ``path`` (one per line, each once); all of them, comma-separated."""
+    seen = path.read_text().split() if path.is_file() else []
+    if commit() not in seen:
+        seen.append(commit())
+        path.write_text("\n".join(seen) + "\n")
+    return ", ".join(seen)
+
+
 def cross_validate_candidate(
     c: Candidate, data: Path, root: Path, folds: int, epochs: int | None
 ) -> dict[str, Any]:
@@ -101,12 +112,10 @@ def cross_validate_candidate(
     from cnnlab.training.crossval import cross_validate
 
     settings = candidate_settings(c, data, root, epochs)
-    stamp = root / f"{c.key}.commit"  # the commit the candidate's first fold ran at
-    if not settings.resume:
-        root.mkdir(parents=True, exist_ok=True)
-        stamp.write_text(commit() + "\n")
+    root.mkdir(parents=True, exist_ok=True)
+    commits = _stamp(root / f"{c.key}.commit")  # every commit a fold of it ran at
 
-    def on_fold(f, total):
+    def on_fold(f, total: int) -> None:
         print(f"{c.key} fold {f.fold}/{total}: {100 * f.final_val_acc:.1f}% ({f.seconds:.0f} s)", flush=True)
 
     cv = cross_validate(settings, folds, on_fold=on_fold)
@@ -116,7 +125,7 @@ def cross_validate_candidate(
         "changes": c.changes,
         "seed": c.seed,
         "epochs": settings.recipe.epochs,
-        "commit": stamp.read_text().strip() if stamp.is_file() else "unknown",
+        "commit": commits,
         "mean": cv.mean,
         "sd": cv.std,
         "folds": [f.final_val_acc for f in cv.folds],
@@ -124,29 +133,38 @@ def cross_validate_candidate(
     }
 
 
-def tta_comparison(keys: list[str], data: Path, root: Path, folds: int) -> dict[str, Any]:
-    """Validation accuracy of the final (averaged) models of ``keys``' folds without and with the mirror."""
+def tta_comparison(keys: list[str], root: Path) -> dict[str, Any]:
+    """Validation accuracy of the final (averaged) models of ``keys``' folds without and with the mirror.
+
+    Each fold's validation images come from its own ``config.json`` (data, image size, fold), through the
+    one split rule (:meth:`TrainSettings.split`).
+    """
     import numpy as np
+    import torch
 
     from cnnlab.data import load_dataset
+    from cnnlab.rundir import RunDir
     from cnnlab.runs.predictor import load_predictor
+    from cnnlab.training import TrainSettings
 
-    ds = load_dataset(str(data), image_size=64)
+    torch.set_num_threads(1)
     correct = {"none": 0, "mirror": 0}
-    total = 0
-    by = {c.key: c for c in CANDIDATES}
+    total = folds = 0
     for key in keys:
-        settings = candidate_settings(by[key], data, root)
-        for k in range(folds):
-            # "last": the model the fold ended with (the weight average, cnnlab.training.average)
-            predictor = load_predictor(root / key / f"fold-{k + 1}", "last")
-            _, val_idx = replace(settings, cv_fold=(k, folds)).split(ds.train.labels)
+        for fold_dir in sorted((root / key).glob("fold-*")):
+            run = RunDir.open(fold_dir)
+            settings = TrainSettings.from_config(run.config)
+            ds = load_dataset(settings.data, image_size=run.config["image_size"])
+            _, val_idx = settings.split(ds.train.labels)
             images, labels = ds.train.images[val_idx], ds.train.labels[val_idx]
+            # "last": the model the fold ended with (the weight average, cnnlab.engine.average)
+            predictor = load_predictor(run, "last")
             for name, flip in (("none", False), ("mirror", True)):
                 predictor.tta_flip = flip
                 correct[name] += int((np.argmax(predictor.predict_proba(images), 1) == labels).sum())
             total += labels.size
-    return {"folds": len(keys) * folds, "images": total, **{k: v / total for k, v in correct.items()}}
+            folds += 1
+    return {"folds": folds, "images": total, **{k: v / total for k, v in correct.items()}}
 
 
 def choose(rows: list[dict[str, Any]]):
@@ -226,7 +244,8 @@ def write(results: dict[str, Any]) -> None:
         ten = a["folds"] + b["folds"]
         lines += [
             "",
-            f"The recipe with a second fold seed ({b['seed']}): {_pct(b['mean'])} ± {_pct(b['sd'])}% "
+            f"The recipe with a second seed ({b['seed']}: folds, weights and augmentation): "
+            f"{_pct(b['mean'])} ± {_pct(b['sd'])}% "
             f"({' / '.join(_pct(x) for x in b['folds'])}); over the {len(ten)} folds of both seeds "
             f"{_pct(statistics.fmean(ten))}%.",
         ]
@@ -234,8 +253,8 @@ def write(results: dict[str, Any]) -> None:
         t = results["tta"]
         lines += [
             "",
-            f"Test-time augmentation on those {t['folds']} folds' final models ({t['images']} validation "
-            f"predictions), without retraining: none {_pct(t['none'])}%, the mirror average (kept) "
+            f"Test-time augmentation on the recipe's {t['folds']} folds' final models ({t['images']} "
+            f"validation predictions), without retraining: none {_pct(t['none'])}%, the mirror (kept) "
             f"{_pct(t['mirror'])}%.",
         ]
     (DOCS / "selection.md").write_text("\n".join(lines) + "\n")
@@ -265,11 +284,11 @@ def main() -> int:
     if unknown:
         print(f"unknown candidates {unknown}; choose from {[c.key for c in CANDIDATES]}", file=sys.stderr)
         return 2
-    plan = [c for c in CANDIDATES if c.key in keys]
-    # longest first, so that the two workers end together
-    plan.sort(key=lambda c: -(c.changes.get("epochs", 200) if args.epochs is None else args.epochs))
     check = args.epochs is not None  # a check of the script: its runs go to a temporary folder
     root = Path(tempfile.mkdtemp(prefix="cnnlab-selection-")) if check else RUNS
+    plan = [c for c in CANDIDATES if c.key in keys]
+    # longest first, so that the workers end together
+    plan.sort(key=lambda c: -candidate_settings(c, data, root, args.epochs).recipe.epochs)
     previous = (
         {}
         if check or not (DOCS / "selection.json").is_file()
@@ -284,28 +303,45 @@ def main() -> int:
         "candidates": [r for r in previous.get("candidates", []) if r["key"] not in keys],
         "tta": previous.get("tta"),
     }
-    with ProcessPoolExecutor(max_workers=args.jobs, mp_context=get_context("spawn")) as pool:
-        futures = [
-            pool.submit(cross_validate_candidate, c, data, root, args.folds, args.epochs) for c in plan
-        ]
+    failed = []
+    pool = ProcessPoolExecutor(max_workers=args.jobs, mp_context=get_context("spawn"))
+    try:
+        futures = {
+            pool.submit(cross_validate_candidate, c, data, root, args.folds, args.epochs): c for c in plan
+        }
         for fut in as_completed(futures):
-            r = fut.result()
-            print(
-                f"{r['key']}: {_pct(r['mean'])} ± {_pct(r['sd'])}% ({r['seconds'] / 60:.0f} min)", flush=True
-            )
+            try:
+                r = fut.result()
+            except Exception as exc:  # one candidate's failure is reported; the others go on
+                failed.append(futures[fut].key)
+                print(f"{futures[fut].key} failed: {exc}", file=sys.stderr, flush=True)
+                continue
+            line = f"{r['key']}: {_pct(r['mean'])} ± {_pct(r['sd'])}% ({r['seconds'] / 60:.0f} min)"
+            print(line, flush=True)
             results["candidates"].append(r)
             if not check:
                 write(results)
+    except KeyboardInterrupt:
+        pool.shutdown(wait=True, cancel_futures=True)  # each worker keeps its fold's last checkpoint
+        print("stopped: run the same command again to continue", file=sys.stderr)
+        return 130
+    pool.shutdown()
     have = {r["key"] for r in results["candidates"]}
-    if {RECIPE_KEY, SECOND_SEED} <= have:
-        results["tta"] = tta_comparison([RECIPE_KEY, SECOND_SEED], data, root, args.folds)
-    results["complete"] = have >= {c.key for c in CANDIDATES}
+    results["complete"] = not failed and have >= {c.key for c in CANDIDATES}
+    if not check:
+        write(results)
+    if RECIPE_KEY in keys or SECOND_SEED in keys:  # measured now: compare test-time augmentation again
+        try:
+            results["tta"] = tta_comparison([k for k in (RECIPE_KEY, SECOND_SEED) if k in have], root)
+        except Exception as exc:  # the cross-validation is written; this is one paragraph of it
+            results["tta"] = None
+            print(f"test-time augmentation not compared: {exc}", file=sys.stderr)
     if check:
         print(json.dumps(results, indent=2))
         return 0
     write(results)
-    print(f"wrote {DOCS / 'selection.md'}")
-    return 0
+    print(f"wrote {DOCS / 'selection.md'}" + (f"; failed: {', '.join(failed)}" if failed else ""))
+    return 1 if failed else 0
 
 
 if __name__ == "__main__":

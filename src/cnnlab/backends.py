@@ -1,7 +1,7 @@
 """The backends, by name: ``BACKENDS["numpy"]``, ``BACKENDS["torch"]``. Nothing else chooses by string.
 
 Each :class:`Backend` entry says how to start its runtime (threads, device, processes: the training
-engine of :mod:`cnnlab.training.engine`), how to check the settings that concern it, how to load a
+engine of :mod:`cnnlab.engine.protocol`), how to check the settings that concern it, how to load a
 trained run's predictor, and how to print a model's layer table. Its modules are imported on first use
 (PyTorch only when the torch backend is used). Adding a backend is one module and one entry here.
 
@@ -19,10 +19,10 @@ from typing import TYPE_CHECKING, Any
 from cnnlab.errors import CnnlabError, require
 
 if TYPE_CHECKING:
+    from cnnlab.engine.protocol import Runtime
+    from cnnlab.engine.settings import TrainSettings
     from cnnlab.predict import Predictor
     from cnnlab.rundir import RunDir
-    from cnnlab.training.engine import Runtime
-    from cnnlab.training.settings import TrainSettings
 
 
 def _numpy_engine() -> ModuleType:

@@ -60,6 +60,11 @@ class TrainingStopped(CnnlabError):
         hint = "; try a lower learning rate" if reason == self.NON_FINITE else ""
         super().__init__(f"{what}; {kept}{hint}")
 
+    def __reduce__(self):
+        # pickled with its fields (a worker process's stop reaches its parent whole, not as a TypeError)
+        args = (self.reason, self.epoch, self.epoch_kept, self.run, self.step, self.loss, self.resumable)
+        return type(self), args
+
 
 def require(module: str, extra: str):
     """Import ``module`` or raise :class:`MissingDependencyError` naming the pip extra to install."""

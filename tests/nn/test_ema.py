@@ -50,9 +50,9 @@ def test_state_round_trip_and_errors():
 def test_one_rule_for_both_backends_arrays():
     # the shared average with each backend's arithmetic: the same numbers, the same refusals
     torch = pytest.importorskip("torch")
+    from cnnlab.engine.average import WeightAverage as Shared
+    from cnnlab.engine.average import averaged_or_raw
     from cnnlab.torch_backend.engine import _lerp as torch_lerp
-    from cnnlab.training.average import WeightAverage as Shared
-    from cnnlab.training.average import predicted_weights
 
     rng = np.random.default_rng(1)
     w = rng.standard_normal(6)
@@ -67,6 +67,6 @@ def test_one_rule_for_both_backends_arrays():
         theirs.update({"v": torch.zeros(6)})
     with pytest.raises(ValueError, match=r"decay must be in \(0, 1\)"):
         Shared({}, 0.0, torch_lerp)
-    assert predicted_weights({"model": 1, "ema": 2}, "model") == 2
-    assert predicted_weights({"model": 1, "ema": None}, "model") == 1
-    assert predicted_weights({"model": 1}, "model") == 1
+    assert averaged_or_raw({"model": 1, "ema": 2}, "model") == 2
+    assert averaged_or_raw({"model": 1, "ema": None}, "model") == 1
+    assert averaged_or_raw({"model": 1}, "model") == 1

@@ -81,6 +81,9 @@ def test_an_interrupted_cross_validation_resumes_to_the_same_result(tmp_path):
     again = cross_validate(_settings(tmp_path / "cut", resume=True), 2, nn_trainer.train)
     assert (tmp_path / "cut" / "fold-1" / "last.npz").stat().st_mtime_ns == first  # kept, not retrained
     assert [f.final_val_acc for f in again.folds] == [f.final_val_acc for f in full.folds]
+    # a fold's time is its epochs' (metrics.csv): the kept fold keeps its time, not the reopening's
+    rows = RunDir.open(tmp_path / "cut" / "fold-1").metrics()
+    assert again.folds[0].seconds == pytest.approx(sum(r["seconds"] for r in rows)) and rows[0]["seconds"] > 0
     with pytest.raises(CnnlabError, match="at least 2 folds"):
         cross_validate(_settings(tmp_path / "x"), 1, nn_trainer.train)
 

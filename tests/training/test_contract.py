@@ -10,6 +10,7 @@ file, another training writing it).
 from __future__ import annotations
 
 import dataclasses
+import pickle
 import shutil
 
 import numpy as np
@@ -348,6 +349,15 @@ def test_a_non_finite_loss_stops_with_fields_and_keeps_the_last_good_epoch(backe
     assert [r["epoch"] for r in run.metrics()] == [1]
     probs = load_predictor(run, "last").predict_proba(some_test_images())
     assert np.isfinite(probs).all()
+    # a stop in a worker process (cnnlab cv, make selection) reaches its parent with its fields
+    again = pickle.loads(pickle.dumps(e))
+    assert (again.reason, again.epoch, again.epoch_kept, again.step, str(again)) == (
+        e.reason,
+        e.epoch,
+        e.epoch_kept,
+        e.step,
+        str(e),
+    )
 
 
 @pytest.mark.parametrize("backend", BACKEND_NAMES)

@@ -2,7 +2,9 @@
 
 Every ``import`` counts, at module level or inside a function (a lazy import that hides a cycle is
 still a cycle), and so does ``if TYPE_CHECKING:``. An edge goes to the module named; ``from pkg import
-name`` goes to ``pkg.name`` when that is a module, else to ``pkg``.
+name`` goes to ``pkg.name`` when that is a module, else to ``pkg``. Importing ``pkg.mod`` from outside
+``pkg`` also runs ``pkg/__init__.py``: that is an edge to ``pkg`` too (a package's ``__init__`` that
+re-exports a loop makes every importer of its modules an importer of the loop).
 """
 
 from __future__ import annotations
@@ -44,6 +46,13 @@ def import_graph() -> dict[str, set[str]]:
                         graph[name].add(f"{target}.{a.name}")
                     elif target in mods:
                         graph[name].add(target)
+    for name in graph:  # importing pkg.mod from outside pkg runs pkg/__init__.py first
+        for target in list(graph[name]):
+            parts = target.split(".")
+            for i in range(2, len(parts)):
+                package = ".".join(parts[:i])
+                if package in mods and not (name == package or name.startswith(package + ".")):
+                    graph[name].add(package)
     return graph
 
 
@@ -96,6 +105,14 @@ def test_the_graph_sees_lazy_imports():
     assert "cnnlab.torch_backend.engine" in graph["cnnlab.backends"]
 
 
+def test_the_graph_sees_the_package_inits_an_import_runs():
+    graph = import_graph()
+    # cnnlab.backends imports cnnlab.nn.engine: cnnlab/nn/__init__.py runs first
+    assert "cnnlab.nn" in graph["cnnlab.backends"]
+    # inside a package its own __init__ is not an extra edge (it is already running)
+    assert "cnnlab.ops" not in graph["cnnlab.ops.loops"]
+
+
 def test_no_import_cycle_in_cnnlab():
     found = cycles(import_graph())
     assert found == [], "import cycles: " + "; ".join(" <-> ".join(c) for c in found)
@@ -106,5 +123,9 @@ def test_the_floor_and_the_layers():
     assert graph["cnnlab.rundir"] <= {"cnnlab.errors"}  # the floor
     for trainer_part in ("cnnlab.nn.engine", "cnnlab.torch_backend.engine", "cnnlab.training.loop"):
         assert not any(m.startswith("cnnlab.runs") for m in graph[trainer_part]), trainer_part
+    for backend_part in ("cnnlab.nn.engine", "cnnlab.torch_backend.engine", "cnnlab.nn.ema"):
+        assert not any(m.startswith("cnnlab.training") for m in graph[backend_part]), backend_part
     for inference in ("cnnlab.nn.predictor", "cnnlab.torch_backend.predictor"):
-        assert not any(m.endswith(("engine", "trainer", "loop")) for m in graph[inference]), inference
+        trainers = {"cnnlab.nn.engine", "cnnlab.torch_backend.engine", "cnnlab.nn.trainer"}
+        trainers.add("cnnlab.torch_backend.trainer")
+        assert not any(m in trainers or m.startswith("cnnlab.training") for m in graph[inference]), inference

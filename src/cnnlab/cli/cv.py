@@ -18,8 +18,8 @@ import typer
 from cnnlab.cli.app import app
 from cnnlab.cli.choices import Backend, Device, DType, Model, RecipeName
 from cnnlab.cli.train import ProgressCallbacks
+from cnnlab.engine.settings import TrainSettings
 from cnnlab.errors import TrainingStopped
-from cnnlab.training.settings import TrainSettings
 
 EPILOG = """Examples:
 

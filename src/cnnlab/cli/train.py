@@ -20,9 +20,9 @@ import typer
 
 from cnnlab.cli.app import app
 from cnnlab.cli.choices import Backend, Device, DType, Model, RecipeName
+from cnnlab.engine.settings import TrainSettings
 from cnnlab.errors import CnnlabError, DataError, TrainingStopped
 from cnnlab.training.callbacks import Callbacks
-from cnnlab.training.settings import TrainSettings
 
 
 def _fmt_time(seconds: float) -> str:
@@ -188,14 +188,14 @@ def build_settings(
     New run: the recipe's values (``improved`` by default) with ``--epochs``/``--batch-size``/``--lr``/
     ``--seed``/``--val-fraction`` overriding them. ``--resume``: the settings saved in ``OUT/config.json``;
     options given must agree with them except ``--device``, ``--threads`` and ``--allow-data-change``
-    (:func:`cnnlab.training.settings.resumed_settings`, the one rule the fit loop applies too). Choices may
+    (:func:`cnnlab.engine.settings.resumed_settings`, the one rule the fit loop applies too). Choices may
     be given as the CLI's enums or as strings; a data directory that does not exist is an error.
     """
     from dataclasses import replace
 
+    from cnnlab.engine.settings import resumed_settings
     from cnnlab.recipes import get_recipe
     from cnnlab.rundir import RunDir
-    from cnnlab.training.settings import resumed_settings
 
     backend, model, recipe, device, dtype = (
         v.value if isinstance(v, Enum) else v for v in (backend, model, recipe, device, dtype)

@@ -1,9 +1,8 @@
-"""The weight average (the recipe's ``ema``) of NumPy arrays: :mod:`cnnlab.training.average` with
-NumPy's arithmetic, and its state for ``last.npz``.
+"""The weight average (the recipe's ``ema``) of NumPy arrays: :mod:`cnnlab.engine.average` with
+NumPy's in-place arithmetic (in the arrays' own dtype), and its place in ``last.npz``.
 
-``w_ema += (1 - decay) * (w - w_ema)`` after every optimisation step, in the arrays' own dtype; the
-average starts as a copy of the initial weights. The rule (when it is updated, what it is used for) is
-:mod:`cnnlab.training.average`'s.
+The rule (the recurrence, when it is updated, what it is used for) is :mod:`cnnlab.engine.average`'s.
+In a NumPy checkpoint the averaged arrays sit in the optimizer state under :data:`EMA_PREFIX`.
 """
 
 from __future__ import annotations
@@ -12,7 +11,8 @@ from collections.abc import Mapping
 
 import numpy as np
 
-from cnnlab.training.average import WeightAverage as _WeightAverage
+from cnnlab.engine.average import EMA_KEY, averaged_or_raw
+from cnnlab.engine.average import WeightAverage as SharedWeightAverage
 
 #: Key prefix of the weight average's arrays inside a checkpoint's optimizer state (``last.npz``).
 EMA_PREFIX = "ema."
@@ -25,6 +25,13 @@ def split_average(optimizer_state: Mapping[str, np.ndarray]) -> tuple[dict, dict
     return rest, ema or None
 
 
+def averaged_or_raw_params(
+    params: Mapping[str, np.ndarray], optimizer_state: Mapping[str, np.ndarray]
+) -> dict:
+    """The weights a NumPy checkpoint stands for (:func:`cnnlab.engine.average.averaged_or_raw`)."""
+    return averaged_or_raw({"params": params, EMA_KEY: split_average(optimizer_state)[1]}, "params")
+
+
 def join_average(optimizer_state: Mapping[str, np.ndarray], ema: Mapping[str, np.ndarray]) -> dict:
     """The optimizer arrays with the averaged weights added under :data:`EMA_PREFIX`."""
     return {**optimizer_state, **{EMA_PREFIX + k: v for k, v in ema.items()}}
@@ -34,7 +41,7 @@ def _lerp(avg: np.ndarray, w: np.ndarray, rate: float) -> None:
     avg += avg.dtype.type(rate) * (w - avg)
 
 
-class WeightAverage(_WeightAverage[np.ndarray]):
+class WeightAverage(SharedWeightAverage[np.ndarray]):
     """``WeightAverage(params, decay)``: an EMA of the named arrays ``params`` (copied); call
     :meth:`update` after each optimizer step with the same live arrays."""
 

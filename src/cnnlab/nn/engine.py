@@ -8,7 +8,7 @@ One epoch: shuffle, cut mini-batches (the last one may be smaller), augment (uin
 so), normalise, and per step set the learning rate from :func:`cnnlab.recipes.learning_rate`, run
 forward, the label-smoothed softmax cross-entropy (against mixup's blended targets when the recipe has
 ``mixup``, :mod:`cnnlab.data.mixup`), backward and the optimizer step, then update the weight average
-(``ema``, :mod:`cnnlab.training.average`). Evaluation: the validation images in evaluation mode, no
+(``ema``, :mod:`cnnlab.engine.average`). Evaluation: the validation images in evaluation mode, no
 augmentation, flip averaging when the recipe has ``tta_flip``, plain negative log-likelihood, of the
 averaged weights when the recipe has ``ema`` (as the predictor will score it).
 
@@ -28,18 +28,17 @@ from typing import Any
 
 import numpy as np
 
+from cnnlab.engine.protocol import EpochStats, NonFiniteLoss, StepHook, TrainData
+from cnnlab.engine.settings import TrainSettings
 from cnnlab.errors import CnnlabError
 from cnnlab.nn.checkpoint import load_checkpoint, save_checkpoint
-from cnnlab.nn.ema import WeightAverage, join_average, split_average
+from cnnlab.nn.ema import WeightAverage, averaged_or_raw_params, join_average, split_average
 from cnnlab.nn.losses import smoothed_targets, soft_cross_entropy, softmax_cross_entropy
 from cnnlab.nn.model import build_model
 from cnnlab.nn.optim import make_optimizer
 from cnnlab.nn.predictor import predict_logprobs
 from cnnlab.nn.summary import summarize
 from cnnlab.recipes import learning_rate
-from cnnlab.training.average import EMA_KEY, predicted_weights
-from cnnlab.training.engine import EpochStats, NonFiniteLoss, StepHook, TrainData
-from cnnlab.training.settings import TrainSettings
 
 #: Weight initialisation of trained models: PyTorch's default, as the torch backend (cnnlab.nn.init).
 INIT = "torch"
@@ -205,15 +204,13 @@ class NumpyEngine:
         return {"params": self.model.state_dict(), "optimizer": optimizer}
 
     def best_weights(self, snapshot: dict[str, Any]) -> dict[str, Any]:
-        state = {"params": snapshot["params"], EMA_KEY: split_average(snapshot["optimizer"])[1]}
-        return {"params": predicted_weights(state, "params"), "optimizer": {}}
+        return {"params": averaged_or_raw_params(snapshot["params"], snapshot["optimizer"]), "optimizer": {}}
 
     def restore(self, snapshot: dict[str, Any]) -> None:
         self.model.load_state_dict(snapshot["params"])
-        opt_state, ema = split_average(snapshot["optimizer"])
         if self.average is not None:
-            self.average.load_state_dict(ema or snapshot["params"])
-        self.opt.load_state_dict(opt_state)
+            self.average.load_state_dict(averaged_or_raw_params(snapshot["params"], snapshot["optimizer"]))
+        self.opt.load_state_dict(split_average(snapshot["optimizer"])[0])
 
     def save(self, path: os.PathLike, state: dict[str, Any], meta: dict[str, Any]) -> None:
         save_checkpoint(path, state["params"], meta, state["optimizer"] or None)

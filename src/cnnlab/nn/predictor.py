@@ -11,13 +11,12 @@ import numpy as np
 
 from cnnlab.errors import RunDirError
 from cnnlab.nn.checkpoint import load_checkpoint
-from cnnlab.nn.ema import split_average
+from cnnlab.nn.ema import averaged_or_raw_params
 from cnnlab.nn.layers import Conv2D, ReLU
 from cnnlab.nn.losses import log_softmax
 from cnnlab.nn.model import Sequential, build_model
 from cnnlab.predict import batched_probabilities, check_images
 from cnnlab.rundir import RunDir
-from cnnlab.training.average import EMA_KEY, predicted_weights
 
 #: Images per forward pass when evaluating (bounds the im2col buffers: ~60 MB at 64x64).
 EVAL_BATCH = 64
@@ -114,7 +113,7 @@ def load(run: RunDir | str, checkpoint: str = "best") -> NumpyPredictor:
         raise RunDirError(f"{path} is missing (the run has no {checkpoint!r} checkpoint yet)")
     params, optimizer_state, _ = load_checkpoint(path)
     # the weight average where there is one (``last.npz`` holds it beside the raw weights)
-    params = predicted_weights({"params": params, EMA_KEY: split_average(optimizer_state)[1]}, "params")
+    params = averaged_or_raw_params(params, optimizer_state)
     recipe = cfg.get("recipe", {})
     try:
         model = build_model(

@@ -18,7 +18,7 @@ Engine (:class:`TorchEngine`):
 - Each step minimises cross-entropy with ``recipe.label_smoothing`` (blended with a permutation of the
   batch when ``recipe.mixup``: ``lam * CE(y) + (1 - lam) * CE(y[perm])``), Adam, AdamW or SGD with the
   learning rate of :func:`cnnlab.recipes.learning_rate`; with ``recipe.ema = d`` the weight average of
-  :mod:`cnnlab.training.average` follows every step (``w_ema.lerp_(w, 1 - d)``).
+  :mod:`cnnlab.engine.average` follows every step (``w_ema.lerp_(w, 1 - d)``).
 - Under DDP every rank draws the same permutation, augmentation and mixup for each *global* batch and
   keeps its interleaved share (:func:`cnnlab.torch_backend.distributed.shard`); each rank's loss is
   ``sum of its losses * N_ranks / global batch``, so the averaged gradient is the single-process one.
@@ -39,6 +39,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from cnnlab.engine.average import EMA_KEY, WeightAverage, averaged_or_raw
+from cnnlab.engine.protocol import EpochStats, NonFiniteLoss, StepHook, TrainData
+from cnnlab.engine.settings import TrainSettings
 from cnnlab.errors import CnnlabError, RunDirError
 from cnnlab.recipes import Recipe, learning_rate
 from cnnlab.torch_backend.checkpoint import load_checkpoint, save_checkpoint
@@ -46,9 +49,6 @@ from cnnlab.torch_backend.device import default_torch_threads, memory_format, se
 from cnnlab.torch_backend.distributed import Dist, dist_from_env, shard
 from cnnlab.torch_backend.models import build_model
 from cnnlab.torch_backend.predictor import evaluate
-from cnnlab.training.average import EMA_KEY, WeightAverage, predicted_weights
-from cnnlab.training.engine import EpochStats, NonFiniteLoss, StepHook, TrainData
-from cnnlab.training.settings import TrainSettings
 
 
 def _lerp(avg: torch.Tensor, w: torch.Tensor, rate: float) -> None:
@@ -303,18 +303,18 @@ class TorchEngine:
             "optimizer": copy.deepcopy(self.optimizer.state_dict()),
             "rng": self._rng_state(),
         }
-        if self.averaged is not None:
+        if self.average is not None:
             state[EMA_KEY] = _weights(self.averaged)
         return state
 
     def best_weights(self, snapshot: dict[str, Any]) -> dict[str, Any]:
-        return {"model": predicted_weights(snapshot, "model")}
+        return {"model": averaged_or_raw(snapshot, "model")}
 
     def restore(self, snapshot: dict[str, Any]) -> None:
         self.model.load_state_dict(snapshot["model"])
         self.optimizer.load_state_dict(snapshot["optimizer"])
-        if self.averaged is not None:
-            self.averaged.load_state_dict(predicted_weights(snapshot, "model"))
+        if self.average is not None:
+            self.averaged.load_state_dict(averaged_or_raw(snapshot, "model"))
         rng = snapshot["rng"]
         torch.set_rng_state(rng["torch"])
         self.shuffle.bit_generator.state = rng["shuffle"]

@@ -14,13 +14,13 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from cnnlab.engine.average import averaged_or_raw
 from cnnlab.errors import RunDirError
 from cnnlab.predict import batched_probabilities, check_images
 from cnnlab.rundir import RunDir
 from cnnlab.torch_backend.checkpoint import load_checkpoint
 from cnnlab.torch_backend.device import select_device, to_input
 from cnnlab.torch_backend.models import build_model
-from cnnlab.training.average import predicted_weights
 
 #: Images per forward pass when evaluating.
 EVAL_BATCH = 256
@@ -127,7 +127,7 @@ def load(run: RunDir | str, checkpoint: str = "best", device: str = "cpu") -> To
     path = run.checkpoint(checkpoint)
     if not path.is_file():
         raise RunDirError(f"{path} is missing (the run has no {checkpoint!r} checkpoint yet)")
-    state = predicted_weights(load_checkpoint(path)[0], "model")  # the weight average where there is one
+    state = averaged_or_raw(load_checkpoint(path)[0], "model")  # the weight average where there is one
     recipe = cfg.get("recipe", {})
     model = build_model(cfg["model"], cfg["image_size"], cfg["num_classes"], recipe.get("dropout", 0.0))
     try:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 import socket
 
-from cnnlab.training.settings import TrainSettings
+from cnnlab.engine.settings import TrainSettings
 
 
 def free_port() -> int:

@@ -9,10 +9,10 @@ from __future__ import annotations
 
 from dataclasses import replace
 
+from cnnlab.engine.settings import TrainSettings
 from cnnlab.rundir import RunDir
 from cnnlab.training.callbacks import Callbacks
 from cnnlab.training.loop import fit
-from cnnlab.training.settings import TrainSettings
 
 
 def train(settings: TrainSettings, callbacks: Callbacks | None = None) -> RunDir:

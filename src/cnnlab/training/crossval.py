@@ -24,17 +24,16 @@ from __future__ import annotations
 import json
 import math
 import statistics
-import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from cnnlab.engine.settings import TrainSettings
 from cnnlab.errors import CnnlabError, RunDirError
 from cnnlab.rundir import RunDir, write_json
 from cnnlab.training.callbacks import Callbacks
 from cnnlab.training.loop import fit
-from cnnlab.training.settings import TrainSettings
 
 CV_JSON = "cv.json"
 
@@ -50,7 +49,7 @@ class FoldResult:
     final_val_acc: float
     best_val_acc: float
     best_epoch: int
-    seconds: float
+    seconds: float  # the epochs' training time, from metrics.csv (a resumed fold keeps its earlier epochs')
 
 
 @dataclass
@@ -110,7 +109,7 @@ def choose(scores: Mapping[str, Sequence[float]]) -> Choice:
     return Choice(min(tied, key=sds.__getitem__), best, threshold, tied)
 
 
-def _fold_result(run: RunDir, fold: int, seconds: float) -> FoldResult:
+def _fold_result(run: RunDir, fold: int) -> FoldResult:
     rows = run.metrics()
     epochs = run.config["recipe"]["epochs"]
     if len(rows) < epochs or rows[-1]["val_acc"] is None:
@@ -124,7 +123,7 @@ def _fold_result(run: RunDir, fold: int, seconds: float) -> FoldResult:
         final_val_acc=float(rows[-1]["val_acc"]),
         best_val_acc=float(rows[best - 1]["val_acc"]),
         best_epoch=best,
-        seconds=seconds,
+        seconds=float(sum(r["seconds"] or 0.0 for r in rows)),
     )
 
 
@@ -177,9 +176,8 @@ def cross_validate(
             resume=settings.resume and started,
             overwrite=settings.overwrite,
         )
-        t0 = time.perf_counter()
         run = train(fold_settings, callbacks)
-        fold = _fold_result(run, k + 1, time.perf_counter() - t0)
+        fold = _fold_result(run, k + 1)
         result.folds.append(fold)
         write_json(out / CV_JSON, result.to_dict())
         if on_fold is not None:

@@ -1,11 +1,11 @@
 """The fit loop: one training run with any backend, ``fit(settings, callbacks) -> RunDir``.
 
 Every policy of a run lives here, once; a backend (:mod:`cnnlab.backends`) only supplies an engine
-(:class:`cnnlab.training.engine.Engine`: build, one epoch, evaluate, state, save/load).
+(:class:`cnnlab.engine.protocol.Engine`: build, one epoch, evaluate, state, save/load).
 
-1. **Check** the settings (:func:`cnnlab.training.settings.settings_problems` and the backend's own):
+1. **Check** the settings (:func:`cnnlab.engine.settings.settings_problems` and the backend's own):
    every problem is one line, found before anything is read or written. ``resume``: the run keeps the
-   settings in its ``config.json`` (:func:`cnnlab.training.settings.resumed_settings`); otherwise the
+   settings in its ``config.json`` (:func:`cnnlab.engine.settings.resumed_settings`); otherwise the
    output directory must be new or ``overwrite`` given (:meth:`cnnlab.rundir.RunDir.check_new`).
 2. **Data**: :func:`cnnlab.data.load_dataset`, the split of :meth:`TrainSettings.split` (the test split
    is never touched), and the data's fingerprint (file list and sizes): on ``resume`` a changed dataset
@@ -37,11 +37,11 @@ from typing import Any
 
 from cnnlab.architectures import DEFAULT_IMAGE_SIZE, get_architecture, output_shapes
 from cnnlab.backends import Backend, backend_or_error
+from cnnlab.engine.protocol import Engine, NonFiniteLoss, Runtime, TrainData
+from cnnlab.engine.settings import TrainSettings, resumed_settings, settings_problems
 from cnnlab.errors import CnnlabError, DataError, RunDirError, TrainingStopped
 from cnnlab.rundir import RunDir
 from cnnlab.training.callbacks import Callbacks, skipped_files_note
-from cnnlab.training.engine import Engine, NonFiniteLoss, Runtime, TrainData
-from cnnlab.training.settings import TrainSettings, resumed_settings, settings_problems
 
 #: Write checkpoints at most this often (seconds), besides the first and final epoch and a stop.
 SAVE_EVERY_S = 10.0

@@ -16,7 +16,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from cnnlab.training.settings import TrainSettings
+from cnnlab.engine.settings import TrainSettings
 
 #: ``on_step(step, loss, acc, images)``: ``step`` is 1..steps within the epoch.
 StepHook = Callable[[int, float, float, int], None]

@@ -1,17 +1,17 @@
-"""The weights' exponential moving average (the recipe's ``ema``): the one rule, for every backend.
+"""The weights' exponential moving average (the recipe's ``ema``): its rule, for every backend.
 
-After every optimisation step, for each parameter ``w`` and its average ``w_ema`` (which starts as a
-copy of the initial weights)::
+With ``recipe.ema = decay > 0``, after every optimisation step, for each parameter ``w`` and its average
+``w_ema`` (which starts as a copy of the initial weights)::
 
     w_ema <- decay * w_ema + (1 - decay) * w        (computed as w_ema += (1 - decay) * (w - w_ema))
 
 The averaged weights see the last ``~1 / (1 - decay)`` steps, which smooths out the noise of small
-mini-batches. An engine with an average validates with it, saves it as the ``best`` checkpoint's weights
-and beside the raw weights in ``last`` (so that ``--resume`` continues it), and a predictor loaded from
-either checkpoint uses it (:func:`predicted_weights`).
-
-A backend supplies only its array arithmetic, ``lerp(w_ema, w, rate)`` (in place): ``cnnlab.nn.ema``
-for NumPy arrays, ``Tensor.lerp_`` for PyTorch (:mod:`cnnlab.torch_backend.engine`).
+mini-batches. What this module owns: the recurrence and its decay check (:class:`WeightAverage`), and
+which weights a checkpoint's state stands for (:func:`averaged_or_raw`: the average when it holds one),
+so that validation, the ``best`` checkpoint, a resumed run and a predictor loaded from either checkpoint
+all use the average. Each engine calls :meth:`WeightAverage.update` after its optimizer step and keeps the
+average in its checkpoint format; it supplies the in-place arithmetic ``lerp(w_ema, w, rate)``
+(:mod:`cnnlab.nn.ema` for NumPy arrays, ``Tensor.lerp_`` in :mod:`cnnlab.torch_backend.engine`).
 """
 
 from __future__ import annotations
@@ -54,7 +54,8 @@ class WeightAverage(Generic[A]):
             self._lerp(s, params[k], rate)
 
 
-def predicted_weights(state: Mapping[str, Any], raw_key: str) -> Any:
-    """The weights a predictor uses from a checkpoint's ``state``: the average when it holds one (``"ema"``),
-    else the raw weights under ``raw_key``."""
+def averaged_or_raw(state: Mapping[str, Any], raw_key: str) -> Any:
+    """The weights a checkpoint's ``state`` stands for: the average when it holds one (under ``"ema"``),
+    else the raw weights under ``raw_key``. What is validated, kept as ``best``, restored into the average
+    on ``--resume`` (from a run saved before it had one) and predicted with."""
     return state[EMA_KEY] if state.get(EMA_KEY) is not None else state[raw_key]
