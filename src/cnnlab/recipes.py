@@ -9,16 +9,12 @@
   never used to choose), so the recipe then trains on all of them (``val_fraction = 0``); see
   ``docs/improved-recipe.md``.
 
-Measured with the torch backend on the Kaggle photos (557 train / 140 test, seeds 2023-2025, CPU; the
-current figures, with the commit they were measured at, are in docs/figures.md: ``make accuracy``):
-``lab`` 62.9, 64.3, 61.4 % test (mean 62.9, inside the lab's 60-68 % band; final train loss ~3e-4,
-the memorising the lab describes); ``improved`` 75.7, 77.1, 72.1 % (mean 75.0; 74.3 over five seeds),
-NumPy 74.3, 75.0, 72.9 %. Cross-validation: 75.8 % over ten folds, against 73.1 % for the previous
-version (100 epochs, no mixup or average, tuned on one 84-image hold-out split).
+What they score is measured, not written here: ``make accuracy`` writes the test accuracies (seeds
+2023-2025, both backends) to docs/figures.md and ``make selection`` the cross-validation that chose
+``improved`` to docs/selection.md, each with the commit it was measured at.
 
 Both trainers read a :class:`Recipe` and call :func:`learning_rate` each step, so the schedule exists
-once. With ``ema = d > 0`` both keep ``w_ema <- d * w_ema + (1 - d) * w`` after every optimisation step
-(starting from the initial weights) and validate, checkpoint (``best``) and predict with ``w_ema``.
+once; with ``ema > 0`` both keep the weight average of :mod:`cnnlab.engine.average`.
 """
 
 from __future__ import annotations

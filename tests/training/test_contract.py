@@ -144,7 +144,10 @@ def test_both_checkpoints_predict_with_the_weight_average(backend, tmp_path):
     images = some_test_images()
     best = load_predictor(run, "best").predict_proba(images)
     np.testing.assert_array_equal(load_predictor(run, "last").predict_proba(images), best)
+    # the average does not steer the training: a run without it ends with the same raw weights, which
+    # "last" must not be predicting with
     raw = fit(settings(backend, tmp_path / "raw", recipe=recipe.with_overrides(ema=0.0)))
+    assert untimed(raw.metrics())[0]["train_loss"] == untimed(run.metrics())[0]["train_loss"]
     assert not np.array_equal(load_predictor(raw, "last").predict_proba(images), best)
 
 
