@@ -4,10 +4,10 @@
   no validation split (the best checkpoint is then the last one).
 - ``improved`` (the default): the same 548,258-parameter architecture, 200 epochs, with augmentation
   (flip, +-8 px crop, colour jitter), mixup 0.2, dropout 0.3, AdamW weight decay, a one-cycle schedule,
-  label smoothing 0.1, a moving average of the weights (decay 0.99) and flip test-time averaging. Every
-  setting was chosen by 5-fold cross-validation on the training images (``cnnlab cv``; the test set is
-  never used to choose), so the recipe then trains on all of them (``val_fraction = 0``); see
-  ``docs/improved-recipe.md``.
+  label smoothing 0.1, a moving average of the weights (decay 0.99) and flip test-time averaging. Its
+  settings are compared by 5-fold cross-validation on the training images (``cnnlab cv``, ``make
+  selection``; the test set is never used to choose), so the recipe then trains on all of them
+  (``val_fraction = 0``); see ``docs/improved-recipe.md``.
 
 What they score is measured, not written here: ``make accuracy`` writes the test accuracies (seeds
 2023-2025, both backends) to docs/figures.md and ``make selection`` the cross-validation that chose
