@@ -28,7 +28,6 @@ import time
 from pathlib import Path
 
 from cnnlab.bench import record
-from cnnlab.bench.torch_train import real_photos
 from cnnlab.recipes import get_recipe
 from cnnlab.runs import evaluate_run
 from cnnlab.training import TrainSettings, fit
@@ -162,9 +161,8 @@ def main() -> int:
     if args.render:
         write(json.loads((DOCS / "figures.json").read_text()))
         return 0
-    data = real_photos()
+    data = record.required_photos()
     if data is None:
-        print("the Kaggle photos are not here (set CNNLAB_REAL_DATA); nothing measured", file=sys.stderr)
         return 1
     epochs = 2 if args.quick else None
     seeds = [int(s) for s in args.seeds.split(",") if s]

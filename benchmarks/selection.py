@@ -150,11 +150,15 @@ def tta_comparison(keys: list[str], root: Path) -> dict[str, Any]:
     torch.set_num_threads(1)
     correct = {"none": 0, "mirror": 0}
     total = folds = 0
+    datasets: dict[tuple[str | None, int], Any] = {}  # every fold reads the same photos: decode them once
     for key in keys:
         for fold_dir in sorted((root / key).glob("fold-*")):
             run = RunDir.open(fold_dir)
             settings = TrainSettings.from_config(run.config)
-            ds = load_dataset(settings.data, image_size=run.config["image_size"])
+            where = (settings.data, int(run.config["image_size"]))
+            if where not in datasets:
+                datasets[where] = load_dataset(where[0], image_size=where[1])
+            ds = datasets[where]
             _, val_idx = settings.split(ds.train.labels)
             images, labels = ds.train.images[val_idx], ds.train.labels[val_idx]
             # "last": the model the fold ended with (the weight average, cnnlab.engine.average)
@@ -273,11 +277,8 @@ def main() -> int:
     if args.render:
         write(json.loads((DOCS / "selection.json").read_text()))
         return 0
-    from cnnlab.bench.torch_train import real_photos
-
-    data = real_photos()
+    data = record.required_photos()
     if data is None:
-        print("the Kaggle photos are not here (set CNNLAB_REAL_DATA); nothing measured", file=sys.stderr)
         return 1
     keys = [k for k in args.only.split(",") if k] or [c.key for c in CANDIDATES]
     unknown = sorted(set(keys) - {c.key for c in CANDIDATES})

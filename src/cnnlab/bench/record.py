@@ -11,7 +11,7 @@ import subprocess
 from collections.abc import Sequence
 from pathlib import Path
 
-__all__ = ["TRAINING_UNRELATED", "commit", "training_commit"]
+__all__ = ["TRAINING_UNRELATED", "commit", "required_photos", "training_commit"]
 
 #: Code that takes no part in training: its edits do not move the accuracy figures.
 TRAINING_UNRELATED = ("src/cnnlab/grading", "src/cnnlab/explore", "src/cnnlab/cli/grade.py")
@@ -35,3 +35,16 @@ def commit(root: Path, exclude: Sequence[str] = ()) -> str:
 def training_commit(root: Path) -> str:
     """:func:`commit`, unmarked by edits of code that takes no part in training (the grader, the explorer)."""
     return commit(root, TRAINING_UNRELATED)
+
+
+def required_photos() -> Path | None:
+    """The Kaggle photos a figure is measured on (:func:`cnnlab.bench.torch_train.real_photos`), or
+    ``None`` after one line on stderr saying they are not here (``make accuracy``, ``make selection``)."""
+    import sys
+
+    from cnnlab.bench.torch_train import real_photos
+
+    data = real_photos()
+    if data is None:
+        print("the Kaggle photos are not here (set CNNLAB_REAL_DATA); nothing measured", file=sys.stderr)
+    return data
